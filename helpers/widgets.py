@@ -1,0 +1,136 @@
+"""Interactive widgets (ipywidgets): explore a latent space, retrain with other settings.
+
+Used in notebooks 01 and 02. Both do nothing until a person acts: when a notebook runs
+headless (papermill, nbval) they are built at the notebook's parameter values and shown, and
+no training is started. Tests drive them from Python (set a slider's ``.value``, call
+``.button.click()``) and check what they show.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+
+import ipywidgets as widgets
+import torch
+from torchvision.utils import make_grid, save_image
+
+from helpers.models import VAE, AutoEncoder
+from helpers.train import TrainingDivergedError, fit, set_seed
+
+
+def png_bytes(images: torch.Tensor, nrow: int = 8, scale: int = 4) -> bytes:
+    """Images (N, 1, 28, 28) in [0, 1] as one PNG grid, enlarged `scale` times without blurring."""
+    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
+    grid = grid.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
+    buffer = io.BytesIO()
+    save_image(grid, buffer, format="png")
+    return buffer.getvalue()
+
+
+class _Displayable:
+    widget: widgets.Widget
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+class LatentExplorer(_Displayable):
+    """One slider per latent dimension; the decoded image updates as a slider moves."""
+
+    def __init__(self, model, z_range: float = 3.0, initial: torch.Tensor | None = None, step: float = 0.05):
+        self.model = model
+        start = initial.tolist() if initial is not None else [0.0] * model.latent_dim
+        self.sliders = [widgets.FloatSlider(value=v, min=-z_range, max=z_range, step=step,
+                                            description=f"z{i + 1}", continuous_update=True,
+                                            layout=widgets.Layout(width="320px"))
+                        for i, v in enumerate(start)]
+        self.image = widgets.Image(format="png", width=196, height=196)
+        for slider in self.sliders:
+            slider.observe(self.update, names="value")
+        self.update()
+        self.widget = widgets.HBox([widgets.VBox(self.sliders), self.image])
+
+    @property
+    def z(self) -> torch.Tensor:
+        return torch.tensor([[s.value for s in self.sliders]])
+
+    @torch.no_grad()
+    def update(self, change=None) -> None:
+        device = next(self.model.parameters()).device
+        image = torch.sigmoid(self.model.decode(self.z.to(device)))
+        self.image.value = png_bytes(image, nrow=1, scale=7)
+
+
+class TrainingPanel(_Displayable):
+    """Sliders for the hyperparameters and a Train button that retrains and shows the result.
+
+    For an AutoEncoder it shows reconstructions of test images; for a VAE, samples from the
+    prior as well. Training reuses `helpers.train.fit`, cache included: a setting tried before
+    loads instantly.
+    """
+
+    def __init__(self, model_class: type, data, *, latent_dim: int = 2, epochs: int = 5, lr: float = 1e-3,
+                 beta: float | None = None, hidden=512, arch: str = "mlp", batch_size: int = 128,
+                 binarize_mode: str = "none", seed: int = 0, device: str = "auto", max_epochs: int = 50):
+        if model_class not in (AutoEncoder, VAE):
+            raise ValueError("model_class must be helpers.models.AutoEncoder or helpers.models.VAE")
+        self.model_class, self.data = model_class, data
+        self.fixed = dict(hidden=hidden, arch=arch, batch_size=batch_size, binarize_mode=binarize_mode,
+                          seed=seed, device=device)
+        self.latent_dim = widgets.IntSlider(value=latent_dim, min=1, max=32, description="latent dim")
+        self.epochs = widgets.IntSlider(value=epochs, min=1, max=max(max_epochs, epochs), description="epochs")
+        self.lr = widgets.FloatLogSlider(value=lr, base=10, min=-4, max=-1, step=0.25, description="learning rate",
+                                         readout_format=".1e")
+        self.beta = (widgets.FloatSlider(value=beta, min=0.0, max=8.0, step=0.25, description="β (KL weight)")
+                     if beta is not None else None)
+        self.button = widgets.Button(description="Train", button_style="primary", icon="play")
+        self.status = widgets.HTML("Move the sliders, then press <b>Train</b>.")
+        self.image = widgets.Image(format="png")
+        self.progress = widgets.Output()
+        self.model, self.history, self.runs = None, None, 0
+        self.button.on_click(self.train)
+        controls = [self.latent_dim, self.epochs, self.lr] + ([self.beta] if self.beta else [])
+        self.widget = widgets.VBox([widgets.HBox([widgets.VBox(controls), self.button]),
+                                    self.progress, self.status, self.image])
+
+    def settings(self) -> dict:
+        s = {"latent_dim": self.latent_dim.value, "epochs": self.epochs.value, "lr": self.lr.value}
+        if self.beta is not None:
+            s["beta"] = self.beta.value
+        return s
+
+    def train(self, _button=None) -> None:
+        s = self.settings()
+        self.button.disabled = True
+        self.status.value = "Training ..."
+        try:
+            self.progress.clear_output()
+            with self.progress:
+                set_seed(self.fixed["seed"])
+                model = self.model_class(s["latent_dim"], self.fixed["hidden"], self.fixed["arch"])
+                history = fit(model, self.data, epochs=s["epochs"], lr=s["lr"], beta=s.get("beta", 1.0),
+                              batch_size=self.fixed["batch_size"], binarize_mode=self.fixed["binarize_mode"],
+                              seed=self.fixed["seed"], device=self.fixed["device"], verbose=False)
+        except (TrainingDivergedError, ValueError) as err:
+            self.status.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
+            return
+        finally:
+            self.button.disabled = False
+        self.model, self.history, self.runs = model, history, self.runs + 1
+        self.image.value = png_bytes(self._result_images(model), nrow=10, scale=2)
+        cached = " (loaded from the cache)" if history.from_cache else ""
+        settings = ", ".join(f"{k}={v:g}" for k, v in s.items())
+        self.status.value = (f"{settings}: test loss <b>{history.test['loss'][-1]:.2f}</b> nats/image, "
+                             f"KL {history.test['kl'][-1]:.2f}{cached}. Top: test images; middle: "
+                             "reconstructions" + ("; bottom: samples from p(z)." if self.model_class is VAE else "."))
+
+    @torch.no_grad()
+    def _result_images(self, model) -> torch.Tensor:
+        device = next(model.parameters()).device
+        x = self.data.x_test[:10].to(device)
+        recon = torch.sigmoid(model(x)[-1] if isinstance(model, VAE) else model(x))
+        rows = [x, recon]
+        if isinstance(model, VAE):
+            rows.append(model.sample(10, torch.Generator().manual_seed(0)))
+        return torch.cat([r.cpu() for r in rows])

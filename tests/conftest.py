@@ -1,0 +1,39 @@
+import os
+
+import pytest
+import torch
+
+from helpers.data import load_data
+from helpers.train import resolve_device
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The offline MNIST subset (pinned by the root conftest): 4,000 train / 1,000 test digits."""
+    return load_data("mnist", verbose=False)
+
+
+@pytest.fixture(scope="session")
+def small(mnist):
+    """A small slice of it, for fast training tests."""
+    from helpers.data import ImageData
+    return ImageData(mnist.name, mnist.source, mnist.x_train[:512], mnist.y_train[:512],
+                     mnist.x_test[:256], mnist.y_test[:256])
+
+
+@pytest.fixture(scope="session")
+def device():
+    """$VAE_TEST_DEVICE (e.g. cuda on a GPU machine), else auto."""
+    return resolve_device(os.environ.get("VAE_TEST_DEVICE", "auto"))
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    d = tmp_path / "cache"
+    monkeypatch.setenv("VAE_CACHE_DIR", str(d))
+    return d
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)

@@ -1,0 +1,106 @@
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from helpers.elbo import (bernoulli_log_likelihood, elbo, gaussian_kl, gaussian_kl_per_dim, iwae_bound,
+                          log_importance_weights, log_likelihood, nats_to_bits_per_dim)
+from helpers.models import VAE
+
+
+def random_q(n=8, d=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return Normal(torch.randn(n, d, generator=g), torch.rand(n, d, generator=g) * 2 + 0.1)
+
+
+def test_closed_form_kl_matches_torch_distributions():
+    q = random_q()
+    p = Normal(torch.zeros(8, 5), torch.ones(8, 5))
+    assert torch.allclose(gaussian_kl_per_dim(q), kl_divergence(q, p), atol=1e-5)
+    assert torch.allclose(gaussian_kl(q), kl_divergence(q, p).sum(-1), atol=1e-5)
+    assert gaussian_kl(q).shape == (8,)
+
+
+def test_closed_form_kl_matches_monte_carlo_within_4_standard_errors():
+    q = random_q(n=3, d=4, seed=1)
+    p = Normal(0.0, 1.0)
+    z = q.sample((200_000,))
+    samples = (q.log_prob(z) - p.log_prob(z)).sum(-1)           # (S, 3)
+    estimate, se = samples.mean(0), samples.std(0) / math.sqrt(len(samples))
+    assert torch.all((estimate - gaussian_kl(q)).abs() < 4 * se)
+
+
+def test_kl_of_a_wider_normal_has_the_known_value():
+    q = Normal(torch.zeros(1, 3), torch.full((1, 3), math.e))
+    expected = 0.5 * (math.e ** 2 - 3)  # 0.5 (s^2 - 1 - log s^2) with s = e
+    assert expected == pytest.approx(2.194528049465325, abs=1e-12)
+    assert torch.allclose(gaussian_kl_per_dim(q), torch.full((1, 3), expected, dtype=torch.float32))
+    assert gaussian_kl(Normal(torch.zeros(2, 4), torch.ones(2, 4))).tolist() == [0.0, 0.0]
+
+
+def test_coin_flip_pixels_cost_exactly_one_bit_per_dim():
+    x = torch.bernoulli(torch.full((5, 1, 28, 28), 0.5))
+    nll = -bernoulli_log_likelihood(x, torch.zeros_like(x))
+    assert torch.allclose(nll, torch.full((5,), 784 * math.log(2)))
+    assert torch.allclose(nats_to_bits_per_dim(nll), torch.ones(5))
+
+
+def test_bernoulli_log_likelihood_matches_torch_distributions():
+    x = torch.bernoulli(torch.rand(4, 1, 28, 28))
+    logits = torch.randn(4, 1, 28, 28) * 3
+    expected = torch.distributions.Bernoulli(logits=logits).log_prob(x).sum((1, 2, 3))
+    assert torch.allclose(bernoulli_log_likelihood(x, logits), expected, atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def vae_and_x(mnist):
+    torch.manual_seed(0)
+    return VAE(latent_dim=4, hidden=64).eval(), mnist.x_test[:32]
+
+
+def test_l1_equals_the_elbo_in_expectation(vae_and_x):
+    model, x = vae_and_x
+    torch.manual_seed(1)
+    with torch.no_grad():
+        l1 = torch.stack([iwae_bound(model, x, 1) for _ in range(400)])          # (400, 32)
+        e = torch.stack([elbo(model, x).elbo for _ in range(400)])
+    diff = (l1 - e).mean(0)
+    se = ((l1.var(0) + e.var(0)) / 400).sqrt()
+    assert torch.all(diff.abs() < 4 * se)
+
+
+def test_lk_rises_with_k(vae_and_x):
+    model, x = vae_and_x
+    torch.manual_seed(2)
+    with torch.no_grad():
+        means = [torch.stack([iwae_bound(model, x, k) for _ in range(20)]).mean().item() for k in (1, 10, 100)]
+        ll = log_likelihood(model, x, k=1000, batch_size=8).mean().item()
+    assert means[0] < means[1] < means[2] < ll + 1.0
+
+
+def test_iwae_bound_chunking_gives_the_same_estimate(vae_and_x):
+    model, x = vae_and_x
+    with torch.no_grad():
+        torch.manual_seed(3)
+        whole = iwae_bound(model, x[:4], 64, rows_per_chunk=10_000)
+        torch.manual_seed(3)
+        lw = log_importance_weights(model, x[:4], 64)
+        assert torch.allclose(whole, torch.logsumexp(lw, 0) - math.log(64), atol=1e-4)
+        chunked = iwae_bound(model, x[:4], 64, rows_per_chunk=16)  # 4 samples per chunk
+    assert chunked.shape == (4,) and torch.all(torch.isfinite(chunked))
+    with pytest.raises(ValueError, match="k=0"):
+        iwae_bound(model, x, 0)
+
+
+def test_gradients_reach_the_encoder_only_through_rsample(vae_and_x):
+    model, x = vae_and_x
+    model.zero_grad()
+    q = model.encode(x)
+    bernoulli_log_likelihood(x, model.decode(q.rsample())).mean().backward()
+    first = model.encoder[1][0].weight
+    assert first.grad is not None and first.grad.abs().sum() > 0
+    model.zero_grad()
+    q = model.encode(x)
+    bernoulli_log_likelihood(x, model.decode(q.sample())).mean().backward()
+    assert first.grad is None or first.grad.abs().sum() == 0

@@ -1,0 +1,30 @@
+import json
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from helpers.metrics import MIME, read_metrics
+
+
+def test_report_round_trips_through_an_executed_notebook(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import torch\nfrom helpers.metrics import report\n"
+        "report(test_elbo=torch.tensor(-101.5), epochs=3, dataset='mnist', betas=(0.5, 1.0), seconds=1.25)")]
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    path = tmp_path / "done.ipynb"
+    nbformat.write(nb, path)
+    metrics = read_metrics(path)
+    assert metrics == {"test_elbo": -101.5, "epochs": 3, "dataset": "mnist", "betas": [0.5, 1.0], "seconds": 1.25}
+    output = nb.cells[0].outputs[0]
+    assert output.output_type == "display_data" and MIME in output.data
+    assert output.data["text/plain"].startswith("Metrics: test_elbo=-101.5, epochs=3")
+
+
+def test_read_metrics_says_when_there_are_none(tmp_path):
+    path = tmp_path / "empty.ipynb"
+    path.write_text(json.dumps(nbformat.v4.new_notebook()))
+    with pytest.raises(LookupError, match="report"):
+        read_metrics(path)
