@@ -38,15 +38,14 @@ def _readable(value) -> str:
     return str(value)
 
 
-def report(**metrics) -> dict:
-    """Display the metrics as a JSON bundle plus a readable line; return the JSON-ready dict."""
+def report(**metrics) -> None:
+    """Display the metrics as a JSON bundle plus a readable line."""
     from IPython.display import display
 
     bundle = _plain(metrics)
     json.dumps(bundle)  # fail here, in the notebook, if something is not serializable
     text = "Metrics: " + ", ".join(f"{k}={_readable(v)}" for k, v in bundle.items())
     display({MIME: bundle, "text/plain": text}, raw=True)
-    return bundle
 
 
 def read_metrics(notebook: str | Path) -> dict:

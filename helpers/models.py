@@ -33,14 +33,14 @@ def _check_model_args(latent_dim: int, arch: str) -> None:
     check_choice("arch", arch, ARCHS)
 
 
-def mlp(sizes: tuple[int, ...]) -> nn.Sequential:
+def mlp(sizes: tuple[int, ...]) -> list[nn.Module]:
     """Linear layers of the given sizes with ReLU between them (none after the last)."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+    return layers
 
 
 def make_encoder(arch: str, out_features: int, hidden: int | tuple[int, ...] = 512) -> nn.Module:
@@ -48,7 +48,7 @@ def make_encoder(arch: str, out_features: int, hidden: int | tuple[int, ...] = 5
     check_choice("arch", arch, ARCHS)
     sizes = _hidden_sizes(hidden)
     if arch == "mlp":
-        return nn.Sequential(nn.Flatten(), mlp((PIXELS, *sizes, out_features)))
+        return nn.Sequential(nn.Flatten(), *mlp((PIXELS, *sizes, out_features)))
     return nn.Sequential(
         nn.Conv2d(1, 32, 4, stride=2, padding=1), nn.ReLU(),   # 32 x 14 x 14
         nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.ReLU(),  # 64 x 7 x 7
@@ -61,7 +61,7 @@ def make_decoder(arch: str, latent_dim: int, hidden: int | tuple[int, ...] = 512
     check_choice("arch", arch, ARCHS)
     sizes = _hidden_sizes(hidden)
     if arch == "mlp":
-        return nn.Sequential(mlp((latent_dim, *reversed(sizes), PIXELS)), nn.Unflatten(1, IMAGE_SHAPE))
+        return nn.Sequential(*mlp((latent_dim, *reversed(sizes), PIXELS)), nn.Unflatten(1, IMAGE_SHAPE))
     return nn.Sequential(
         nn.Linear(latent_dim, sizes[-1]), nn.ReLU(),
         nn.Linear(sizes[-1], 64 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),

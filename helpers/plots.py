@@ -52,11 +52,9 @@ def labelled_grid(images: torch.Tensor, labels: torch.Tensor, class_names: list[
 def reconstructions(originals: torch.Tensor, reconstructed: torch.Tensor, title: str | None = None) -> Figure:
     """Originals (top row) against their reconstructions (bottom row)."""
     n = len(originals)
-    fig, axes = plt.subplots(2, 1, figsize=(min(12, 0.6 * n + 1), 1.9))
-    image_grid(originals, nrow=n, ax=axes[0], title="originals x")
+    fig, axes = plt.subplots(2, 1, figsize=(min(12, 0.6 * n + 1), 2.1))
+    image_grid(originals, nrow=n, ax=axes[0], title=f"{title}\noriginals x" if title else "originals x")
     image_grid(reconstructed, nrow=n, ax=axes[1], title="reconstructions")
-    if title:
-        fig.suptitle(title, y=1.02)
     return fig
 
 

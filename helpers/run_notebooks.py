@@ -15,7 +15,12 @@ from helpers.metrics import _readable, read_metrics
 
 
 def main(argv: list[str]) -> int:
+    import os
+
     import papermill
+
+    # The executed notebooks are static documents: a progress-bar widget would show as "0%" there.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     from nbconvert import HTMLExporter
 
     notebooks_dir, build = repo_root() / "notebooks", repo_root() / "build"

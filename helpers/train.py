@@ -146,7 +146,9 @@ def fit(model: torch.nn.Module, data: ImageData, *, epochs: int = 10, batch_size
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=dev.type in ("cpu", "cuda"))
     history = History()
     steps = epochs * math.ceil(len(x_train) / batch_size)
-    bar = tqdm(total=steps, desc=f"{type(model).__name__}", unit="batch", disable=not progress or steps == 0)
+    # $TQDM_DISABLE=1 hides the bar (tqdm.notebook ignores it on its own): `make run` sets it
+    quiet = not progress or steps == 0 or os.environ.get("TQDM_DISABLE", "") not in ("", "0")
+    bar = tqdm(total=steps, desc=f"{type(model).__name__}", unit="batch", disable=quiet)
     for epoch in range(epochs):
         start, last_good = time.perf_counter(), copy.deepcopy(model.state_dict())
         x_epoch = binarize(x_train, "dynamic") if binarize_mode == "dynamic" else x_train

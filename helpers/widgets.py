@@ -8,6 +8,7 @@ no training is started. Tests drive them from Python (set a slider's ``.value``,
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 
@@ -29,10 +30,21 @@ def png_bytes(images: torch.Tensor, nrow: int = 8, scale: int = 4) -> bytes:
 
 
 class _Displayable:
+    """Shows as the live widget in Jupyter; a page that cannot run widgets (a notebook viewed on
+    the web) shows the fallback instead: a line of text and the current picture."""
+
     widget: widgets.Widget
+    image: widgets.Image
+
+    def describe(self) -> str:
+        raise NotImplementedError
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs))
+        bundle["text/plain"] = self.describe()
+        if self.image.value:
+            bundle["image/png"] = base64.b64encode(self.image.value).decode("ascii")
+        return bundle
 
 
 class LatentExplorer(_Displayable):
@@ -50,6 +62,10 @@ class LatentExplorer(_Displayable):
             slider.observe(self.update, names="value")
         self.update()
         self.widget = widgets.HBox([widgets.VBox(self.sliders), self.image])
+
+    def describe(self) -> str:
+        z = ", ".join(f"{s.value:.2f}" for s in self.sliders)
+        return f"Latent explorer: {len(self.sliders)} sliders at z = ({z}); run the notebook to move them."
 
     @property
     def z(self) -> torch.Tensor:
@@ -93,6 +109,10 @@ class TrainingPanel(_Displayable):
         controls = [self.latent_dim, self.epochs, self.lr] + ([self.beta] if self.beta else [])
         self.widget = widgets.VBox([widgets.HBox([widgets.VBox(controls), self.button]),
                                     self.progress, self.status, self.image])
+
+    def describe(self) -> str:
+        settings = ", ".join(f"{k}={v:g}" for k, v in self.settings().items())
+        return f"Training panel ({self.model_class.__name__}): {settings}; run the notebook and press Train."
 
     def settings(self) -> dict:
         s = {"latent_dim": self.latent_dim.value, "epochs": self.epochs.value, "lr": self.lr.value}

@@ -92,7 +92,7 @@ def test_callback_snapshots_are_kept_and_replayed_from_the_cache(small, cache_di
 def test_nan_guard_stops_with_a_clear_error_and_restores_the_weights(small, cache_dir):
     model = fresh_vae()
     with torch.no_grad():
-        model.decoder[0][0].weight[0, 0] = float("nan")
+        model.decoder[0].weight[0, 0] = float("nan")
     with pytest.raises(TrainingDivergedError, match=r"diverged in epoch 1.*learning rate"):
         fit(model, small, epochs=2, device="cpu", progress=False)
     assert not list(cache_dir.glob("*.pt"))

@@ -59,3 +59,12 @@ def test_training_panel_for_the_autoencoder_has_no_beta(small, cache_dir):
 def test_training_panel_refuses_other_models(small):
     with pytest.raises(ValueError, match="AutoEncoder or helpers.models.VAE"):
         TrainingPanel(torch.nn.Linear, small)
+
+
+def test_a_page_without_widgets_gets_text_and_the_picture():
+    explorer = LatentExplorer(VAE(latent_dim=2, hidden=16))
+    bundle = explorer._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("Latent explorer: 2 sliders at z = (0.00, 0.00)")
+    import base64
+    assert base64.b64decode(bundle["image/png"]) == explorer.image.value
+    assert "application/vnd.jupyter.widget-view+json" in bundle

@@ -1,0 +1,57 @@
+"""Each notebook run by papermill, as an instructor would: with small parameters (asserting on the
+numbers its last cell records) and with bad ones (it must stop at the parameter check)."""
+
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+from helpers.metrics import read_metrics
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+SMALL = {
+    "01_autoencoder": {"EPOCHS": 1, "LATENT_DIM": 3, "HIDDEN": 64},
+}
+
+BAD = {
+    "01_autoencoder": [("LATENT_DIM", 0, "an integer >= 1"), ("DATASET", "nope", "'mnist', 'fashion-mnist'"),
+                       ("ARCH", "transformer", "'mlp', 'conv'")],
+}
+
+
+def execute(name, tmp_path, parameters):
+    out = tmp_path / f"{name}.ipynb"
+    pm.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters=parameters,
+                        cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False)
+    return out
+
+
+@pytest.mark.notebook
+def test_01_small_run_records_its_numbers(tmp_path):
+    m = read_metrics(execute("01_autoencoder", tmp_path, SMALL["01_autoencoder"]))
+    assert m["latent_dim"] == 3 and m["epochs"] == 1 and m["dataset"] == "mnist"
+    assert m["source"].startswith("offline")
+    assert 100 < m["test_reconstruction"] < 543  # learned something: below the 784 ln 2 of a coin flip
+    assert set(m["sweep_test_reconstruction"]) == {"2", "8", "32"}
+    assert m["seconds"] > 0
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name, parameter, value, valid",
+                         [(n, p, v, ok) for n, cases in BAD.items() for p, v, ok in cases])
+def test_bad_parameters_stop_at_the_check(name, parameter, value, valid, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("VAE_CACHE_DIR", str(cache))
+    out = tmp_path / "failed.ipynb"
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters={parameter: value},
+                            cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False)
+    assert err.value.ename == "ValueError"
+    assert f"{parameter}={value!r}" in err.value.evalue and valid in err.value.evalue
+    cells = nbformat.read(out, as_version=4).cells
+    failed = [i for i, c in enumerate(cells) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert len(failed) == 1 and "check_parameters(" in cells[failed[0]].source
+    assert all(c.get("execution_count") is None for c in cells[failed[0] + 1:] if c.cell_type == "code")
+    assert not cache.exists()  # nothing trained, nothing cached
