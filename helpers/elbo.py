@@ -109,3 +109,15 @@ def log_likelihood(model, x: torch.Tensor, k: int = 1000, batch_size: int = 100)
 def nats_to_bits_per_dim(nats: torch.Tensor | float, dims: int = PIXELS) -> torch.Tensor | float:
     """Convert a (negative) log-likelihood in nats per image to bits per pixel."""
     return nats / (dims * math.log(2.0))
+
+
+@torch.no_grad()
+def active_units(model, x: torch.Tensor, threshold: float = 0.01, batch_size: int = 1000) -> tuple[int, torch.Tensor]:
+    """Latent dimensions the model uses (Burda et al. 2015): A_u = Var_x(E_q[z_u | x]) > threshold.
+
+    A dimension whose posterior mean does not move with x carries no information about x: its
+    posterior has collapsed onto the prior (KL about 0). Returns the count and the variances.
+    """
+    means = torch.cat([model.encode(x[i:i + batch_size]).loc for i in range(0, len(x), batch_size)])
+    variances = means.var(0)
+    return int((variances > threshold).sum()), variances

@@ -104,3 +104,19 @@ def test_gradients_reach_the_encoder_only_through_rsample(vae_and_x):
     q = model.encode(x)
     bernoulli_log_likelihood(x, model.decode(q.sample())).mean().backward()
     assert first.grad is None or first.grad.abs().sum() == 0
+
+
+def test_active_units_counts_the_dimensions_whose_mean_moves_with_x():
+    class Fixed(torch.nn.Module):
+        latent_dim = 3
+
+        def encode(self, x):  # dim 0 follows the image, dim 1 barely moves, dim 2 is constant
+            m = x.flatten(1).mean(1, keepdim=True)
+            loc = torch.cat([10 * m, 0.01 * m, torch.zeros_like(m)], dim=1)
+            return Normal(loc, torch.ones_like(loc))
+
+    from helpers.elbo import active_units
+    x = torch.rand(200, 1, 28, 28) * torch.rand(200, 1, 1, 1)
+    count, variances = active_units(Fixed(), x)
+    assert count == 1 and variances.shape == (3,)
+    assert variances[0] > 0.01 > variances[1] and variances[2] == 0

@@ -13,11 +13,14 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 SMALL = {
     "01_autoencoder": {"EPOCHS": 1, "LATENT_DIM": 3, "HIDDEN": 64},
+    "02_vae": {"EPOCHS": 1, "BETA": 4.0, "HIDDEN": 64, "BINARIZE": "dynamic"},
 }
 
 BAD = {
     "01_autoencoder": [("LATENT_DIM", 0, "an integer >= 1"), ("DATASET", "nope", "'mnist', 'fashion-mnist'"),
                        ("ARCH", "transformer", "'mlp', 'conv'")],
+    "02_vae": [("BETA", -1.0, "a number >= 0"), ("BINARIZE", "maybe", "'none', 'static', 'dynamic'"),
+               ("LATENT_DIM", 0, "an integer >= 1")],
 }
 
 
@@ -55,3 +58,12 @@ def test_bad_parameters_stop_at_the_check(name, parameter, value, valid, tmp_pat
     assert len(failed) == 1 and "check_parameters(" in cells[failed[0]].source
     assert all(c.get("execution_count") is None for c in cells[failed[0] + 1:] if c.cell_type == "code")
     assert not cache.exists()  # nothing trained, nothing cached
+
+
+@pytest.mark.notebook
+def test_02_small_run_records_its_numbers(tmp_path):
+    m = read_metrics(execute("02_vae", tmp_path, SMALL["02_vae"]))
+    assert m["beta"] == 4.0 and m["epochs"] == 1 and m["binarize"] == "dynamic" and m["latent_dim"] == 2
+    assert m["test_elbo"] == pytest.approx(-(m["test_reconstruction"] + m["test_kl"]))
+    assert -543 < m["test_elbo"] < -60 and m["test_kl"] >= 0
+    assert 0 <= m["active_units"] <= 2 and 0 <= m["active_units_20d"] <= 20
