@@ -34,6 +34,7 @@ lab: $(STAMP)
 ## make bench: the training-speed benchmark (see README)
 bench: $(STAMP)
 	$(PY) bench/train_speed.py
+	$(PY) bench/log_likelihood_speed.py
 
 clean:
 	rm -rf build checkpoints

@@ -14,6 +14,7 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SMALL = {
     "01_autoencoder": {"EPOCHS": 1, "LATENT_DIM": 3, "HIDDEN": 64},
     "02_vae": {"EPOCHS": 1, "BETA": 4.0, "HIDDEN": 64, "BINARIZE": "dynamic"},
+    "03_elbo": {"EPOCHS": 1, "HIDDEN": 64, "K_MAX": 50, "N_EVAL": 40, "BINARIZE": "static"},
 }
 
 BAD = {
@@ -21,6 +22,7 @@ BAD = {
                        ("ARCH", "transformer", "'mlp', 'conv'")],
     "02_vae": [("BETA", -1.0, "a number >= 0"), ("BINARIZE", "maybe", "'none', 'static', 'dynamic'"),
                ("LATENT_DIM", 0, "an integer >= 1")],
+    "03_elbo": [("K_MAX", 0, "an integer >= 1"), ("N_EVAL", -5, "an integer >= 1"), ("DEVICE", "gpu", "'auto', 'cpu'")],
 }
 
 
@@ -67,3 +69,13 @@ def test_02_small_run_records_its_numbers(tmp_path):
     assert m["test_elbo"] == pytest.approx(-(m["test_reconstruction"] + m["test_kl"]))
     assert -543 < m["test_elbo"] < -60 and m["test_kl"] >= 0
     assert 0 <= m["active_units"] <= 2 and 0 <= m["active_units_20d"] <= 20
+
+
+@pytest.mark.notebook
+def test_03_small_run_records_its_numbers(tmp_path):
+    m = read_metrics(execute("03_elbo", tmp_path, SMALL["03_elbo"]))
+    assert m["K_MAX"] == 50 and m["N_EVAL"] == 40
+    assert m["exact_model_largest_identity_error"] < 1e-9 and m["exact_model_final_gap"] < 1e-3
+    assert m["mnist_log_likelihood"] >= m["mnist_mean_elbo"] - 1.0  # L_50 above the ELBO, up to noise
+    assert m["mnist_mean_gap"] == pytest.approx(m["mnist_log_likelihood"] - m["mnist_mean_elbo"], abs=1e-3)
+    assert m["mnist_log_likelihood_bits_per_dim"] == pytest.approx(-m["mnist_log_likelihood"] / (784 * 0.6931471805599453))
