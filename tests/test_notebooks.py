@@ -15,6 +15,7 @@ SMALL = {
     "01_autoencoder": {"EPOCHS": 1, "LATENT_DIM": 3, "HIDDEN": 64},
     "02_vae": {"EPOCHS": 1, "BETA": 4.0, "HIDDEN": 64, "BINARIZE": "dynamic"},
     "03_elbo": {"EPOCHS": 1, "HIDDEN": 64, "K_MAX": 50, "N_EVAL": 40, "BINARIZE": "static"},
+    "04_results": {"EPOCHS": 2, "HIDDEN": 64, "LATENT_DIM": 5, "BETAS": [1, 4], "LATENT_DIMS": [2, 5], "K_EVAL": 20},
 }
 
 BAD = {
@@ -23,6 +24,8 @@ BAD = {
     "02_vae": [("BETA", -1.0, "a number >= 0"), ("BINARIZE", "maybe", "'none', 'static', 'dynamic'"),
                ("LATENT_DIM", 0, "an integer >= 1")],
     "03_elbo": [("K_MAX", 0, "an integer >= 1"), ("N_EVAL", -5, "an integer >= 1"), ("DEVICE", "gpu", "'auto', 'cpu'")],
+    "04_results": [("BETAS", [1, -2], "a non-empty list of numbers >= 0"), ("LATENT_DIMS", "2, 5", "a non-empty list"),
+                   ("K_EVAL", 0, "an integer >= 1")],
 }
 
 
@@ -79,3 +82,15 @@ def test_03_small_run_records_its_numbers(tmp_path):
     assert m["mnist_log_likelihood"] >= m["mnist_mean_elbo"] - 1.0  # L_50 above the ELBO, up to noise
     assert m["mnist_mean_gap"] == pytest.approx(m["mnist_log_likelihood"] - m["mnist_mean_elbo"], abs=1e-3)
     assert m["mnist_log_likelihood_bits_per_dim"] == pytest.approx(-m["mnist_log_likelihood"] / (784 * 0.6931471805599453))
+
+
+@pytest.mark.notebook
+def test_04_small_run_records_its_numbers(tmp_path):
+    m = read_metrics(execute("04_results", tmp_path, SMALL["04_results"]))
+    assert m["epochs"] == 2 and m["K_EVAL"] == 20 and m["binarize"] == "dynamic"
+    assert set(m["rate_by_beta"]) == {"1", "4"} and set(m["elbo_by_latent_dim"]) == {"2", "5"}
+    assert m["rate_by_beta"]["4"] < m["rate_by_beta"]["1"]          # a larger beta buys a lower rate ...
+    assert m["distortion_by_beta"]["4"] > m["distortion_by_beta"]["1"]  # ... with more distortion
+    assert m["test_nll_is"] <= -m["test_elbo"] + 1.0               # L_K is at least the ELBO, up to noise
+    assert 0.5 < m["classifier_accuracy"] <= 1 and 0 <= m["sample_class_entropy"] <= 2.3026
+    assert m["active_units_by_latent_dim"]["2"] <= 2
