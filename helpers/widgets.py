@@ -94,11 +94,12 @@ class TrainingPanel(_Displayable):
         self.model_class, self.data = model_class, data
         self.fixed = dict(hidden=hidden, arch=arch, batch_size=batch_size, binarize_mode=binarize_mode,
                           seed=seed, device=device)
-        self.latent_dim = widgets.IntSlider(value=latent_dim, min=1, max=32, description="latent dim")
-        self.epochs = widgets.IntSlider(value=epochs, min=1, max=max(max_epochs, epochs), description="epochs")
+        wide = {"style": {"description_width": "110px"}, "layout": widgets.Layout(width="420px")}
+        self.latent_dim = widgets.IntSlider(value=latent_dim, min=1, max=32, description="latent dim", **wide)
+        self.epochs = widgets.IntSlider(value=epochs, min=1, max=max(max_epochs, epochs), description="epochs", **wide)
         self.lr = widgets.FloatLogSlider(value=lr, base=10, min=-4, max=-1, step=0.25, description="learning rate",
-                                         readout_format=".1e")
-        self.beta = (widgets.FloatSlider(value=beta, min=0.0, max=8.0, step=0.25, description="β (KL weight)")
+                                         readout_format=".1e", **wide)
+        self.beta = (widgets.FloatSlider(value=beta, min=0.0, max=8.0, step=0.25, description="β (KL weight)", **wide)
                      if beta is not None else None)
         self.button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.status = widgets.HTML("Move the sliders, then press <b>Train</b>.")
@@ -148,7 +149,8 @@ class TrainingPanel(_Displayable):
     @torch.no_grad()
     def _result_images(self, model) -> torch.Tensor:
         device = next(model.parameters()).device
-        x = self.data.x_test[:10].to(device)
+        x_test = self.data.x_test
+        x = x_test[:: max(1, len(x_test) // 10)][:10].to(device)  # spread over the (class-sorted) test set
         recon = torch.sigmoid(model(x)[-1] if isinstance(model, VAE) else model(x))
         rows = [x, recon]
         if isinstance(model, VAE):
