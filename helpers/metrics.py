@@ -38,13 +38,18 @@ def _readable(value) -> str:
     return str(value)
 
 
+def format_metrics(metrics: dict) -> str:
+    """One readable line: key=value pairs, floats to 4 significant digits."""
+    return ", ".join(f"{k}={_readable(v)}" for k, v in metrics.items())
+
+
 def report(**metrics) -> None:
     """Display the metrics as a JSON bundle plus a readable line."""
     from IPython.display import display
 
     bundle = _plain(metrics)
     json.dumps(bundle)  # fail here, in the notebook, if something is not serializable
-    text = "Metrics: " + ", ".join(f"{k}={_readable(v)}" for k, v in bundle.items())
+    text = "Metrics: " + format_metrics(bundle)
     display({MIME: bundle, "text/plain": text}, raw=True)
 
 

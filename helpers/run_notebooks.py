@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from helpers.data import repo_root
-from helpers.metrics import _readable, read_metrics
+from helpers.metrics import format_metrics, read_metrics
 
 
 def main(argv: list[str]) -> int:
@@ -38,8 +38,7 @@ def main(argv: list[str]) -> int:
         html, _ = HTMLExporter().from_filename(str(out))
         out.with_suffix(".html").write_text(html, encoding="utf-8")
         metrics = read_metrics(out)
-        shown = ", ".join(f"{k}={_readable(v)}" for k, v in metrics.items())
-        lines.append(f"{nb.stem}: {shown} ({time.perf_counter() - start:.0f} s, {out.with_suffix('.html').name})")
+        lines.append(f"{nb.stem}: {format_metrics(metrics)} ({time.perf_counter() - start:.0f} s, {out.with_suffix('.html').name})")
     print("\nSummary (executed notebooks and HTML in build/):")
     print("\n".join(lines))
     return 0

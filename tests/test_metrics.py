@@ -28,3 +28,12 @@ def test_read_metrics_says_when_there_are_none(tmp_path):
     path.write_text(json.dumps(nbformat.v4.new_notebook()))
     with pytest.raises(LookupError, match="report"):
         read_metrics(path)
+
+
+def test_make_run_says_so_when_there_are_no_notebooks(tmp_path, monkeypatch, capsys):
+    from helpers import run_notebooks
+    monkeypatch.setattr(run_notebooks, "repo_root", lambda: tmp_path)
+    (tmp_path / "notebooks").mkdir()
+    assert run_notebooks.main([]) == 0
+    assert "No notebooks" in capsys.readouterr().out
+    assert not (tmp_path / "build").exists()
