@@ -6,6 +6,7 @@ and print one line per notebook from the numbers its last cell recorded with `re
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,12 +16,7 @@ from helpers.metrics import format_metrics, read_metrics
 
 
 def main(argv: list[str]) -> int:
-    import os
-
     import papermill
-
-    # The executed notebooks are static documents: a progress-bar widget would show as "0%" there.
-    os.environ.setdefault("TQDM_DISABLE", "1")
     from nbconvert import HTMLExporter
 
     notebooks_dir, build = repo_root() / "notebooks", repo_root() / "build"
@@ -29,19 +25,30 @@ def main(argv: list[str]) -> int:
         print(f"No notebooks in {notebooks_dir} yet: nothing to run.")
         return 0
     build.mkdir(exist_ok=True)
-    lines = []
-    for nb in notebooks:
-        out = build / nb.name
-        print(f"--- {nb.name}", flush=True)
-        start = time.perf_counter()
-        papermill.execute_notebook(str(nb), str(out), cwd=str(nb.parent), progress_bar=False)
-        html, _ = HTMLExporter().from_filename(str(out))
-        out.with_suffix(".html").write_text(html, encoding="utf-8")
-        metrics = read_metrics(out)
-        lines.append(f"{nb.stem}: {format_metrics(metrics)} ({time.perf_counter() - start:.0f} s, {out.with_suffix('.html').name})")
+    # The executed notebooks are static documents: a progress-bar widget would show as "0%" there.
+    # The kernels inherit this process's environment, so set it for the runs and restore it after.
+    previous = os.environ.get("TQDM_DISABLE")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    try:
+        lines = [run_one(nb, build, papermill, HTMLExporter) for nb in notebooks]
+    finally:
+        if previous is None:
+            os.environ.pop("TQDM_DISABLE", None)
     print("\nSummary (executed notebooks and HTML in build/):")
     print("\n".join(lines))
     return 0
+
+
+def run_one(nb: Path, build: Path, papermill, HTMLExporter) -> str:
+    """Execute one notebook into build/, render it to HTML, return its summary line."""
+    out = build / nb.name
+    print(f"--- {nb.name}", flush=True)
+    start = time.perf_counter()
+    papermill.execute_notebook(str(nb), str(out), cwd=str(nb.parent), progress_bar=False)
+    html, _ = HTMLExporter().from_filename(str(out))
+    out.with_suffix(".html").write_text(html, encoding="utf-8")
+    seconds = time.perf_counter() - start
+    return f"{nb.stem}: {format_metrics(read_metrics(out))} ({seconds:.0f} s, {out.with_suffix('.html').name})"
 
 
 if __name__ == "__main__":

@@ -94,13 +94,16 @@ class TrainingPanel(_Displayable):
         self.model_class, self.data = model_class, data
         self.fixed = dict(hidden=hidden, arch=arch, batch_size=batch_size, binarize_mode=binarize_mode,
                           seed=seed, device=device)
-        wide = {"style": {"description_width": "110px"}, "layout": widgets.Layout(width="420px")}
-        self.latent_dim = widgets.IntSlider(value=latent_dim, min=1, max=32, description="latent dim", **wide)
-        self.epochs = widgets.IntSlider(value=epochs, min=1, max=max(max_epochs, epochs), description="epochs", **wide)
+        def wide():  # a Layout per slider: a shared one would tie their layouts together
+            return {"style": {"description_width": "110px"}, "layout": widgets.Layout(width="420px")}
+
+        self.latent_dim = widgets.IntSlider(value=latent_dim, min=1, max=32, description="latent dim", **wide())
+        self.epochs = widgets.IntSlider(value=epochs, min=1, max=max(max_epochs, epochs), description="epochs",
+                                        **wide())
         self.lr = widgets.FloatLogSlider(value=lr, base=10, min=-4, max=-1, step=0.25, description="learning rate",
-                                         readout_format=".1e", **wide)
-        self.beta = (widgets.FloatSlider(value=beta, min=0.0, max=8.0, step=0.25, description="β (KL weight)", **wide)
-                     if beta is not None else None)
+                                         readout_format=".1e", **wide())
+        self.beta = (widgets.FloatSlider(value=beta, min=0.0, max=8.0, step=0.25, description="β (KL weight)",
+                                         **wide()) if beta is not None else None)
         self.button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.status = widgets.HTML("Move the sliders, then press <b>Train</b>.")
         self.image = widgets.Image(format="png")

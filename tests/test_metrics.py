@@ -37,3 +37,23 @@ def test_make_run_says_so_when_there_are_no_notebooks(tmp_path, monkeypatch, cap
     assert run_notebooks.main([]) == 0
     assert "No notebooks" in capsys.readouterr().out
     assert not (tmp_path / "build").exists()
+
+
+def test_make_run_leaves_the_environment_as_it_found_it(tmp_path, monkeypatch):
+    import os
+
+    from helpers import run_notebooks
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    monkeypatch.setattr(run_notebooks, "repo_root", lambda: tmp_path)
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01_x.ipynb").write_text("{}")
+    seen = []
+
+    def fake_run_one(nb, build, papermill, exporter):
+        seen.append(os.environ.get("TQDM_DISABLE"))
+        return f"{nb.stem}: ok"
+
+    monkeypatch.setattr(run_notebooks, "run_one", fake_run_one)
+    assert run_notebooks.main([]) == 0
+    assert seen == ["1"]                       # the kernels run without progress widgets ...
+    assert "TQDM_DISABLE" not in os.environ    # ... and the caller's environment is restored
