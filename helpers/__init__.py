@@ -1,10 +1,15 @@
 """The small package behind the vae-notebooks series. One module per idea:
 
-- `helpers.data`: MNIST / Fashion-MNIST in memory, binarization, fast batches (notebook 01)
+- `helpers.data`: MNIST / Fashion-MNIST in memory, the validation split, binarization and the
+  fixed binarized evaluation images, fast batches (notebook 01)
 - `helpers.models`: `AutoEncoder` (01) and `VAE` (02), MLP or convolutional
 - `helpers.elbo`: the KL, the ELBO and its terms, the bound L_K, log p(x) estimates (02, 03)
-- `helpers.train`: `fit`, with a progress bar, history, NaN guard and checkpoint cache (01)
+- `helpers.train`: `fit`: the training loop, early stopping, KL warm-up, free bits (01, 04)
+- `helpers.cache`: the checkpoint cache behind `fit` (01)
 - `helpers.plots`: image grids, reconstructions, latent spaces, manifolds, loss curves (01, 02)
 - `helpers.widgets`: the latent explorer and the training panel (01, 02)
+- `helpers.claims`: a sentence of a notebook and the check that it is true (every notebook)
+- `helpers.notebook`: parameter checks, setup, the reference run (every notebook)
 - `helpers.metrics`: `report` a notebook's key numbers and read them back (every notebook)
+- `helpers.checks`, `helpers.paths`: argument checking and where files live (behind the others)
 """

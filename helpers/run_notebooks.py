@@ -11,19 +11,26 @@ import sys
 import time
 from pathlib import Path
 
-from helpers.data import repo_root
 from helpers.metrics import format_metrics, read_metrics
+from helpers.paths import checkout_root
 
 
 def main(argv: list[str]) -> int:
     import papermill
     from nbconvert import HTMLExporter
 
-    notebooks_dir, build = repo_root() / "notebooks", repo_root() / "build"
+    root = checkout_root()
+    if root is None and not argv:
+        print("make run: helpers is installed outside a vae-notebooks checkout, so there are no notebooks to run; "
+              "run it from a clone of the repository (or name the notebooks: python -m helpers.run_notebooks NB ...).",
+              file=sys.stderr)
+        return 2
+    notebooks_dir = root / "notebooks" if root else Path.cwd()
+    build = (root or Path.cwd()) / "build"
     notebooks = [Path(a) for a in argv] or sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
-        print(f"No notebooks in {notebooks_dir} yet: nothing to run.")
-        return 0
+        print(f"make run: no notebooks (NN_name.ipynb) in {notebooks_dir}; nothing was run.", file=sys.stderr)
+        return 1
     build.mkdir(exist_ok=True)
     # The executed notebooks are static documents: a progress-bar widget would show as "0%" there.
     # The kernels inherit this process's environment, so set it for the runs and restore it after.

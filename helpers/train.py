@@ -1,28 +1,30 @@
 """Training both models: `fit`, with a progress bar, a per-epoch history and a checkpoint cache.
 
-Taught in notebook 01 (a training loop written inline first) and used by notebooks 02-04.
+Taught in notebook 01 (a training loop written inline first) and used by notebooks 02-05.
 
-The loop is fast because the data never leave the device: each epoch draws a seeded
+`train_epoch` is the loop of pytorch/examples' vae/main.py: for each batch, the loss, a
+gradient step. It is fast because the data never leave the device: each epoch draws a seeded
 permutation and slices batches straight out of the image tensor (no DataLoader, no per-sample
 collation), and the losses are summed on the device and read back once per epoch, not with
-`.item()` every batch. bench/train_speed.py measures the difference.
+`.item()` every batch. bench/train_speed.py measures it against the recipe and against the
+matrix products that no loop can skip.
+
+`fit` adds what a learner needs around that loop: a progress bar, a per-epoch history on the
+validation and test images, early stopping on the validation set, a KL warm-up and free bits,
+a divergence guard, and the checkpoint cache (helpers.cache).
 
 Losses are in nats per image (see helpers.elbo for the conventions):
 ``reconstruction`` = -log p(x|z) (positive), ``kl`` = KL(q(z|x) || p(z)) (0 for the
-autoencoder), ``loss`` = reconstruction + beta * kl, the quantity that is minimised.
+autoencoder), ``loss`` = reconstruction + beta * kl.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import io
-import json
 import math
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -30,28 +32,41 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from helpers.data import BINARIZE, ImageData, batches, binarize, check_choice, repo_root
-from helpers.elbo import bernoulli_log_likelihood, elbo
-from helpers.models import AutoEncoder, VAE
+from helpers import cache as checkpoint_cache
+from helpers.checks import check_choice, check_int, check_number, check_seed
+from helpers.data import BINARIZE, ImageData, batches, binarize, check_images, evaluation_images
+from helpers.elbo import bernoulli_log_likelihood, gaussian_kl_per_dim
+from helpers.models import VAE, AutoEncoder
+from helpers.paths import short
 
-ENV_CACHE_DIR = "VAE_CACHE_DIR"
-CACHE_FORMAT = 1
 METRICS = ("loss", "reconstruction", "kl")
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The loss became NaN or infinite; the message names the likely cause."""
+    """The loss became NaN or infinite; the message names the likely cause, and the model holds
+    its weights from before the epoch that diverged."""
+
+
+def _per_split() -> dict[str, list[float]]:
+    return {m: [] for m in METRICS}
 
 
 @dataclass
 class History:
-    """Per-epoch means over images, for the training set (during the epoch) and the test set
-    (after it): ``train["loss"][e]``, ``test["kl"][e]`` ..."""
+    """Per-epoch means over images: ``train["loss"][e]`` during epoch e, ``validation["kl"][e]``
+    and ``test["kl"][e]`` after it. ``beta[e]`` is the KL weight of epoch e (it ramps up during
+    a warm-up). ``best_epoch`` (counted from 1) is the epoch whose weights the model holds: the
+    last one, or with early stopping the one with the lowest validation loss; ``epochs_run``
+    is how many epochs ran."""
 
-    train: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in METRICS})
-    test: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in METRICS})
+    train: dict[str, list[float]] = field(default_factory=_per_split)
+    test: dict[str, list[float]] = field(default_factory=_per_split)
+    validation: dict[str, list[float]] = field(default_factory=_per_split)
+    beta: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
     snapshots: list = field(default_factory=list)
+    best_epoch: int = 0
+    epochs_run: int = 0
     from_cache: bool = False
 
     @property
@@ -59,12 +74,14 @@ class History:
         return float(sum(self.epoch_seconds))
 
     def as_dict(self) -> dict:
-        return {"train": self.train, "test": self.test, "epoch_seconds": self.epoch_seconds,
-                "snapshots": self.snapshots}
+        d = asdict(self)
+        d.pop("from_cache")
+        return d
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices)."""
+    """Seed Python, NumPy and torch (all devices): what a notebook does once, at the top."""
+    seed = check_seed("seed", seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -79,214 +96,302 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for, but CUDA is not available on this machine "
                          "(torch.cuda.is_available() is False); use device='auto' or 'cpu'")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    if device == "mps" and not _mps_available():
         raise ValueError("device='mps' was asked for, but MPS is not available; use device='auto' or 'cpu'")
     return torch.device(device)
 
 
-def loss_terms(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(reconstruction, kl) per image in nats: -log p(x|z) and KL(q(z|x) || p(z)) (0 for an AE)."""
+def _mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
+# --- the loss --------------------------------------------------------------------------------
+
+def loss_terms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(reconstruction, kl_per_dim): -log p(x|z) per image, shape (N,), and KL(q(z|x) || p(z))
+    per image and latent dimension, shape (N, d) (d = 0 for the autoencoder). One reparameterized
+    sample z per image; `y` are the class labels of a conditional model."""
     if isinstance(model, AutoEncoder):
-        return -bernoulli_log_likelihood(x, model(x)), torch.zeros(len(x), device=x.device)
-    terms = elbo(model, x)
-    return -terms.reconstruction, terms.kl
+        return -bernoulli_log_likelihood(x, model(x)), x.new_zeros(len(x), 0)
+    q = model.encode(x) if y is None else model.encode(x, y)
+    z = q.rsample()
+    logits = model.decode(z) if y is None else model.decode(z, y)
+    return -bernoulli_log_likelihood(x, logits), gaussian_kl_per_dim(q)
+
+
+def training_loss(reconstruction: torch.Tensor, kl_per_dim: torch.Tensor, beta: float = 1.0,
+                  free_bits: float = 0.0) -> torch.Tensor:
+    """The number that is minimised: the batch mean of -log p(x|z) plus beta times the KL.
+
+    With free bits lambda > 0 (Kingma et al. 2016), each latent dimension's KL, averaged over
+    the batch, counts as at least lambda nats: below that floor it costs nothing, so the
+    optimiser has no reason to push a dimension all the way to the prior (posterior collapse).
+    """
+    kl = kl_per_dim.mean(0)
+    if free_bits > 0:
+        kl = kl.clamp(min=free_bits)
+    return reconstruction.mean() + beta * kl.sum()
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, x: torch.Tensor, beta: float = 1.0, batch_size: int = 1000) -> dict[str, float]:
-    """Mean loss, reconstruction and KL per image over x (one posterior sample per image)."""
+def evaluate(model: torch.nn.Module, x: torch.Tensor, beta: float = 1.0, batch_size: int = 1000,
+             y: torch.Tensor | None = None, seed: int = 0) -> dict[str, float]:
+    """Mean loss, reconstruction and KL per image over x, one posterior sample per image.
+
+    The sample noise is drawn from a fixed seed in a forked random state: evaluating the same
+    model twice gives the same numbers (so epochs are compared on equal terms), and the caller's
+    random state is left as it was.
+    """
     was_training = model.training
     model.eval()
     sums = torch.zeros(2, device=x.device)
-    for i in range(0, len(x), batch_size):
-        rec, kl = loss_terms(model, x[i:i + batch_size])
-        sums += torch.stack([rec.sum(), kl.sum()])
+    with torch.random.fork_rng(**_rng_devices(x.device)):
+        torch.manual_seed(seed)
+        for i in range(0, len(x), batch_size):
+            rec, kl = loss_terms(model, x[i:i + batch_size], None if y is None else y[i:i + batch_size])
+            sums += torch.stack([rec.sum(), kl.sum()])
     model.train(was_training)
     rec, kl = (sums / len(x)).tolist()
     return {"loss": rec + beta * kl, "reconstruction": rec, "kl": kl}
 
 
+# --- the loop ----------------------------------------------------------------------------------
+
+def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                y: torch.Tensor | None = None, *, batch_size: int = 128, beta: float = 1.0,
+                free_bits: float = 0.0, generator: torch.Generator | None = None,
+                on_batch: Callable[[], object] | None = None) -> tuple[float, float]:
+    """One pass over x in shuffled batches (pytorch/examples vae/main.py). Returns the mean
+    reconstruction and KL per image over the epoch, read from the device once."""
+    model.train()
+    totals = torch.zeros(2, device=x.device)
+    for idx in batches(x, batch_size, generator):
+        reconstruction, kl_per_dim = loss_terms(model, x[idx], None if y is None else y[idx])
+        loss = training_loss(reconstruction, kl_per_dim, beta, free_bits)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        totals[0] += reconstruction.detach().sum()
+        totals[1] += kl_per_dim.detach().sum()
+        if on_batch is not None:
+            on_batch()
+    rec, kl = (totals / len(x)).tolist()
+    return rec, kl
+
+
+def adam(parameters, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam, fused (one kernel updates every parameter: about 1.5x faster per step on a CPU)
+    where this torch supports it (CUDA; the CPU from torch 2.4), else the plain one."""
+    parameters = list(parameters)
+    if device.type in ("cpu", "cuda"):
+        try:
+            return torch.optim.Adam(parameters, lr=lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):
+            pass
+    return torch.optim.Adam(parameters, lr=lr)
+
+
 def fit(model: torch.nn.Module, data: ImageData, *, epochs: int = 10, batch_size: int = 128,
-        lr: float = 1e-3, beta: float = 1.0, binarize_mode: str = "none", seed: int = 0,
+        lr: float = 1e-3, beta: float = 1.0, binarize_mode: str = "none", warmup_epochs: int = 0,
+        free_bits: float = 0.0, patience: int | None = None, seed: int = 0,
         device: str | torch.device = "auto", callback: Callable[[int, torch.nn.Module], object] | None = None,
-        cache: bool = True, cache_dir: str | Path | None = None, progress: bool = True,
-        verbose: bool = True) -> History:
+        cache_key: str | None = None, cache: bool = True, cache_dir: str | Path | None = None,
+        progress: bool = True, verbose: bool = True) -> History:
     """Train `model` (an AutoEncoder or a VAE) on `data` with Adam; return its History.
 
-    Minimises reconstruction + beta * KL per image, averaged over each batch. After every epoch
-    `callback(epoch, model)` is called if given; what it returns (when not None) is kept in
-    ``history.snapshots``. With `cache`, a model trained before with the same configuration
-    (architecture, initial weights, data and source, hyperparameters, callback) is loaded
-    instead of retrained; its snapshots come from the cache and the callback is not called.
+    Each epoch minimises reconstruction + beta * KL per image over shuffled batches of the
+    training images, then scores the model on the validation images (if the data have them)
+    and the test images; the figures in the History are per-image means in nats.
+
+    - `binarize_mode`: "none" (grey pixels), "static" (threshold at 0.5) or "dynamic" (a fresh
+      Bernoulli draw of the training images each epoch). Validation and test images are scored
+      on their one fixed binarized copy (helpers.data.evaluation_images).
+    - `warmup_epochs`: the KL weight rises linearly from 0 (epoch 1) to `beta` (epoch
+      warmup_epochs + 1) and stays there. `free_bits`: a floor, in nats, on each latent
+      dimension's batch-mean KL (see `training_loss`).
+    - `patience`: early stopping. Train at most `epochs` epochs; stop when the validation loss
+      at the target beta (no free-bits floor) has not improved for `patience` epochs, and
+      restore the weights of the best epoch. Epochs of the warm-up are never chosen, nor
+      counted against the patience. Needs a validation split.
+    - `callback(epoch, model)` runs after every epoch; what it returns (when not None) is kept
+      in ``history.snapshots``.
+    - `seed` fixes the batch order, the binarization and the sampling noise. Training runs in a
+      forked random state: the caller's random state is the same after `fit` as before, whether
+      the model was trained or loaded from the cache.
+    - `cache`: a model trained before with the same everything is loaded instead (helpers.cache).
+      A run with a callback is cached only with a `cache_key` naming what the callback records.
+    - Images of another float dtype (float64) are converted to float32, the models' dtype.
+
+    Divergence (a NaN or infinite loss) raises TrainingDivergedError naming the likely cause; an
+    interruption (KeyboardInterrupt) is re-raised. Either way the model is left usable: in eval
+    mode, with the weights of the last good epoch, the progress bar closed, nothing written to
+    the cache.
     """
-    _check_fit_args(model, epochs, batch_size, lr, beta, binarize_mode, seed)
+    arguments = _check_fit_arguments(dict(locals()))
     dev = resolve_device(device)
-    _check_images(data)
-    config = _cache_config(model, data, epochs, batch_size, lr, beta, binarize_mode, seed, callback)
-    path = _cache_path(model, config, cache_dir) if cache else None
-    if path is not None:
-        history = _load_cached(model, path, config, verbose)
-        if history is not None:
-            model.to(dev)
+    check_images(data)
+    if patience is not None and data.x_val is None:
+        raise ValueError("patience (early stopping) watches the validation loss, but data.x_val is None; "
+                         "load the data with load_data(...) (it sets aside a validation split) or pass patience=None")
+    path = key = None
+    if cache and callback is not None and cache_key is None:
+        if verbose:
+            print("Not cached: a callback's snapshots depend on code the cache cannot see; "
+                  "pass cache_key='...' (naming what the callback records) to cache this run.")
+    elif cache:
+        key = checkpoint_cache.cache_key(arguments, dev)
+        path = checkpoint_cache.cache_path(model, key, cache_dir)
+        saved = checkpoint_cache.load(path, key, model)
+        if saved is not None:
+            history = History(**saved, from_cache=True)
+            model.to(dev).eval()
+            if verbose:
+                print(f"Loaded {type(model).__name__} from the cache ({short(path)}): trained before with the same "
+                      f"settings, {_summary(history)}.")
             return history
 
-    set_seed(seed)
-    order_gen = torch.Generator().manual_seed(seed)
     model.to(dev)
-    data = data.to(dev)
-    x_train = binarize(data.x_train, "static") if binarize_mode == "static" else data.x_train
-    x_test = data.x_test if binarize_mode == "none" else binarize(data.x_test, "static" if binarize_mode == "static" else "dynamic")
-    # fused=True: one kernel updates all parameters (about 1.5x faster per step on a laptop CPU)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=dev.type in ("cpu", "cuda"))
-    history = History()
-    steps = epochs * math.ceil(len(x_train) / batch_size)
-    # $TQDM_DISABLE=1 hides the bar (tqdm.notebook ignores it on its own): `make run` sets it
-    quiet = not progress or steps == 0 or os.environ.get("TQDM_DISABLE", "") not in ("", "0")
-    bar = tqdm(total=steps, desc=f"{type(model).__name__}", unit="batch", disable=quiet)
-    for epoch in range(epochs):
-        start, last_good = time.perf_counter(), copy.deepcopy(model.state_dict())
-        x_epoch = binarize(x_train, "dynamic") if binarize_mode == "dynamic" else x_train
-        sums = torch.zeros(2, device=dev)
-        model.train()
-        try:
-            for idx in batches(x_epoch, batch_size, order_gen):
-                rec, kl = loss_terms(model, x_epoch[idx])
-                loss = (rec + beta * kl).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                sums += torch.stack([rec.sum(), kl.sum()]).detach()
-                bar.update()
-        except ValueError:  # torch.distributions refuses a Normal whose parameters went NaN
-            if all(torch.isfinite(p).all() for p in model.parameters()):
-                raise
-            sums.fill_(float("nan"))
-        rec, kl = (sums / len(x_epoch)).tolist()
-        if not (math.isfinite(rec) and math.isfinite(kl)):
-            model.load_state_dict(last_good)
-            bar.close()
-            raise TrainingDivergedError(_diverged_message(epoch, rec, kl, lr, beta))
-        for name, value in zip(METRICS, (rec + beta * kl, rec, kl)):
-            history.train[name].append(value)
-        for name, value in evaluate(model, x_test, beta).items():
-            history.test[name].append(value)
-        history.epoch_seconds.append(time.perf_counter() - start)
-        bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", train=f"{history.train['loss'][-1]:.2f}",
-                        test=f"{history.test['loss'][-1]:.2f}")
-        if callback is not None:
-            snapshot = callback(epoch, model)
-            if snapshot is not None:
-                history.snapshots.append(snapshot)
-    bar.close()
-    model.eval()
+    history = _train(model, data.to(dev, torch.float32), dev, arguments)
     if path is not None:
-        _save_cached(model, path, config, history)
+        checkpoint_cache.save(path, key, model, history.as_dict())
     if verbose:
-        where = f"; cached in {_short(path)}" if path is not None else ""
-        test = f"test loss {history.test['loss'][-1]:.2f} nats/image, " if epochs else ""
-        print(f"Trained {type(model).__name__} for {epochs} epochs on {dev.type}: {test}"
-              f"{history.seconds:.1f} s{where}")
+        where = f"; cached in {short(path)}" if path is not None and path.exists() else ""
+        print(f"Trained {type(model).__name__} on {dev.type}: {_summary(history)}, {history.seconds:.1f} s{where}")
     return history
 
 
-def _check_fit_args(model, epochs, batch_size, lr, beta, binarize_mode, seed) -> None:
-    if not isinstance(model, (AutoEncoder, VAE)):
-        raise ValueError(f"model must be a helpers.models.AutoEncoder or VAE, not {type(model).__name__}")
-    if not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs={epochs!r} is not valid; it must be an integer >= 0")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} is not valid; it must be an integer >= 1")
-    if not isinstance(lr, (int, float)) or not lr > 0 or not math.isfinite(lr):
-        raise ValueError(f"lr={lr!r} is not valid; the learning rate must be a number > 0")
-    if not isinstance(beta, (int, float)) or not beta >= 0 or not math.isfinite(beta):
-        raise ValueError(f"beta={beta!r} is not valid; the KL weight must be a number >= 0")
-    check_choice("binarize_mode", binarize_mode, BINARIZE)
-    if not isinstance(seed, int):
-        raise ValueError(f"seed={seed!r} is not valid; it must be an integer")
-
-
-def _check_images(data: ImageData) -> None:
-    for name in ("x_train", "x_test"):
-        x = getattr(data, name)
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"data.{name} has shape {tuple(x.shape)}; expected (N, 1, 28, 28)")
-        lo, hi = x.min().item(), x.max().item()
-        if not (0.0 <= lo and hi <= 1.0):
-            raise ValueError(f"data.{name} has values in [{lo:.3g}, {hi:.3g}]; the Bernoulli decoder "
-                             "needs pixel values in [0, 1] (divide uint8 images by 255)")
-
-
-def _diverged_message(epoch: int, rec: float, kl: float, lr: float, beta: float) -> str:
-    return (f"Training diverged in epoch {epoch + 1}: the reconstruction loss became {rec} and the KL {kl}. "
-            f"The likely cause is a learning rate too high for Adam (lr={lr:g}; 1e-3 is a safe default)"
-            + (f" or a very large KL weight (beta={beta:g})" if beta > 100 else "")
-            + ". The model was restored to its weights before that epoch.")
-
-
-# --- the checkpoint cache ------------------------------------------------------------------
-
-def cache_dir_default() -> Path:
-    return Path(os.environ.get(ENV_CACHE_DIR) or repo_root() / "checkpoints")
-
-
-def _cache_config(model, data, epochs, batch_size, lr, beta, binarize_mode, seed, callback) -> dict:
-    initial = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        initial.update(name.encode())
-        initial.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    config = {"format": CACHE_FORMAT, "model": type(model).__name__, "model_config": model.config,
-            "initial_weights_sha256": initial.hexdigest(), "dataset": data.name, "source": data.source,
-            "n_train": len(data.x_train), "n_test": len(data.x_test), "epochs": epochs,
-            "batch_size": batch_size, "lr": lr, "beta": beta, "binarize": binarize_mode, "seed": seed,
-            "callback": getattr(callback, "__qualname__", None) if callback else None}
-    return json.loads(json.dumps(config))  # as it reads back from the file: tuples become lists
-
-
-def _cache_path(model, config: dict, cache_dir) -> Path:
-    key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-    return Path(cache_dir or cache_dir_default()) / f"{type(model).__name__.lower()}-{key}.pt"
-
-
-def _short(path: Path) -> str:
-    try:
-        return str(path.relative_to(repo_root()))
-    except ValueError:
-        return str(path)
-
-
-def _load_cached(model, path: Path, config: dict, verbose: bool) -> History | None:
-    if not path.exists():
-        return None
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        if blob.get("config") != config:
-            raise ValueError("its configuration does not match")
-        model.load_state_dict(blob["state_dict"])
-        h = blob["history"]
-        history = History(h["train"], h["test"], h["epoch_seconds"], h["snapshots"], from_cache=True)
-    except Exception as err:  # truncated, corrupt or foreign file: retrain, never crash
-        print(f"Cache file {_short(path)} is unreadable ({type(err).__name__}: {err}); retraining.")
-        path.unlink(missing_ok=True)
-        return None
-    model.eval()
-    if verbose:
-        test = f", test loss {history.test['loss'][-1]:.2f} nats/image" if history.test["loss"] else ""
-        print(f"Loaded {type(model).__name__} from the cache ({_short(path)}): trained before with the "
-              f"same configuration for {config['epochs']} epochs{test}.")
+def _train(model, data: ImageData, dev: torch.device, a: dict) -> History:
+    """The epochs of `fit`, in a forked random state, with the guard and early stopping."""
+    history = History()
+    conditional = getattr(model, "conditional", False)
+    y_train = data.y_train if conditional else None
+    scored = {"test": data.x_test} if data.x_val is None else {"validation": data.x_val, "test": data.x_test}
+    scored = {split: (evaluation_images(data, split, a["binarize_mode"]),
+                      data.labels(split) if conditional else None) for split in scored}
+    steps = math.ceil(len(data.x_train) / a["batch_size"])
+    # $TQDM_DISABLE=1 hides the bar (tqdm.notebook ignores it on its own): `make run` sets it
+    quiet = not a["progress"] or a["epochs"] == 0 or os.environ.get("TQDM_DISABLE", "") not in ("", "0")
+    bar = tqdm(total=a["epochs"] * steps, desc=type(model).__name__, unit="batch", disable=quiet)
+    good = best = _copy_state(model)
+    best_loss, epoch = math.inf, -1
+    with torch.random.fork_rng(**_rng_devices(dev)):
+        torch.manual_seed(a["seed"])
+        order = torch.Generator().manual_seed(a["seed"])
+        optimizer = adam(model.parameters(), a["lr"], dev)
+        x_train = binarize(data.x_train, "static") if a["binarize_mode"] == "static" else data.x_train
+        try:
+            for epoch in range(a["epochs"]):
+                start = time.perf_counter()
+                beta = a["beta"] * min(1.0, epoch / a["warmup_epochs"]) if a["warmup_epochs"] else a["beta"]
+                x_epoch = binarize(x_train, "dynamic") if a["binarize_mode"] == "dynamic" else x_train
+                rec, kl = train_epoch(model, optimizer, x_epoch, y_train, batch_size=a["batch_size"], beta=beta,
+                                      free_bits=a["free_bits"], generator=order, on_batch=bar.update)
+                scores = {split: evaluate(model, x, a["beta"], y=y) for split, (x, y) in scored.items()}
+                _check_finite(epoch, {"train": {"reconstruction": rec, "kl": kl}, **scores}, a)
+                good = _copy_state(model)
+                for name, value in zip(METRICS, (rec + beta * kl, rec, kl)):
+                    history.train[name].append(value)
+                for split, values in scores.items():
+                    for name in METRICS:
+                        getattr(history, split)[name].append(values[name])
+                history.beta.append(beta)
+                history.epoch_seconds.append(time.perf_counter() - start)
+                history.epochs_run = epoch + 1
+                watched = scores.get("validation", scores["test"])["loss"]
+                bar.set_postfix(epoch=f"{epoch + 1}/{a['epochs']}", train=f"{rec + beta * kl:.2f}",
+                                **{"validation" if "validation" in scores else "test": f"{watched:.2f}"})
+                if a["callback"] is not None:
+                    model.eval()
+                    snapshot = a["callback"](epoch, model)
+                    if snapshot is not None:
+                        if a["cache"] and a["cache_key"] is not None:
+                            checkpoint_cache.check_snapshot(snapshot)
+                        history.snapshots.append(snapshot)
+                if a["patience"] is not None and epoch >= a["warmup_epochs"]:
+                    if watched < best_loss:
+                        best_loss, best, history.best_epoch = watched, good, epoch + 1
+                    elif epoch + 1 - history.best_epoch >= a["patience"]:
+                        break
+        except BaseException:  # divergence, an interruption, a failing callback: leave the model usable
+            model.load_state_dict(good)
+            raise
+        finally:
+            bar.close()
+            model.eval()
+    if a["patience"] is not None and history.best_epoch:
+        model.load_state_dict(best)
+    else:
+        history.best_epoch = history.epochs_run
     return history
 
 
-def _save_cached(model, path: Path, config: dict, history: History) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    buffer = io.BytesIO()
-    torch.save({"config": config, "state_dict": state, "history": history.as_dict()}, buffer)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, path)  # atomic: a reader never sees a half-written file
+def _rng_devices(device: torch.device) -> dict:
+    """fork_rng's arguments that fork the CPU's random state and every accelerator's."""
+    if device.type == "cuda" or torch.cuda.is_available():
+        return {"devices": list(range(torch.cuda.device_count())), "device_type": "cuda"}
+    if device.type == "mps":
+        return {"devices": [0], "device_type": "mps"}
+    return {"devices": []}
+
+
+def _copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _check_finite(epoch: int, scores: dict, a: dict) -> None:
+    for split, values in scores.items():
+        for name in ("reconstruction", "kl"):
+            if not math.isfinite(values[name]):
+                raise TrainingDivergedError(_diverged_message(epoch, split, name, values[name], a))
+
+
+def _diverged_message(epoch: int, split: str, name: str, value: float, a: dict) -> str:
+    lr, beta = a["lr"], a["beta"]
+    if lr >= 1e-2:
+        cause = f"a learning rate too high for Adam (lr={lr:g}; 1e-3 is a safe default)"
+    elif beta > 100:
+        cause = f"a very large KL weight (beta={beta:g})"
+    else:
+        cause = f"an unstable step: try a lower learning rate than lr={lr:g}"
+    where = "during the epoch" if split == "train" else f"on the {split} images after the epoch"
+    return (f"Training diverged in epoch {epoch + 1}: the {name} term became {value} {where}. "
+            f"The likely cause is {cause}. The model holds its weights from before that epoch.")
+
+
+def _summary(history: History) -> str:
+    if not history.epochs_run:
+        return "0 epochs"
+    split = "validation" if history.validation["loss"] else "test"
+    epochs = f"{history.epochs_run} epochs"
+    if history.best_epoch != history.epochs_run:
+        epochs += f", best epoch {history.best_epoch} restored"
+    return f"{epochs}, {split} loss {getattr(history, split)['loss'][history.best_epoch - 1]:.2f} nats/image"
+
+
+def _check_fit_arguments(a: dict) -> dict:
+    """Every argument of `fit` checked before anything is trained, changed or written; returned
+    with NumPy numbers made Python numbers."""
+    if not isinstance(a["model"], (AutoEncoder, VAE)) and not getattr(a["model"], "conditional", False):
+        raise ValueError(f"model must be a helpers.models.AutoEncoder or VAE, not {type(a['model']).__name__}")
+    a["epochs"] = check_int("epochs", a["epochs"], minimum=0)
+    a["batch_size"] = check_int("batch_size", a["batch_size"], minimum=1)
+    a["lr"] = check_number("lr", a["lr"], 0.0, strict=True, hint="the learning rate, e.g. 1e-3")
+    a["beta"] = check_number("beta", a["beta"], 0.0, hint="the KL weight; 1 is the VAE")
+    check_choice("binarize_mode", a["binarize_mode"], BINARIZE)
+    a["warmup_epochs"] = check_int("warmup_epochs", a["warmup_epochs"], minimum=0)
+    a["free_bits"] = check_number("free_bits", a["free_bits"], 0.0, hint="nats per latent dimension")
+    if a["patience"] is not None:
+        a["patience"] = check_int("patience", a["patience"], minimum=1)
+    a["seed"] = check_seed("seed", a["seed"])
+    if a["callback"] is not None and not callable(a["callback"]):
+        raise ValueError(f"callback={a['callback']!r} is not valid; callback must be a function (epoch, model)")
+    if a["cache_key"] is not None and not isinstance(a["cache_key"], str):
+        raise ValueError(f"cache_key={a['cache_key']!r} is not valid; cache_key must be a string or None")
+    return a

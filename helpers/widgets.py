@@ -17,7 +17,7 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from helpers.models import VAE, AutoEncoder
-from helpers.train import TrainingDivergedError, fit, set_seed
+from helpers.train import fit, set_seed
 
 
 def png_bytes(images: torch.Tensor, nrow: int = 8, scale: int = 4) -> bytes:
@@ -108,7 +108,7 @@ class TrainingPanel(_Displayable):
         self.status = widgets.HTML("Move the sliders, then press <b>Train</b>.")
         self.image = widgets.Image(format="png")
         self.progress = widgets.Output()
-        self.model, self.history, self.runs = None, None, 0
+        self.model, self.history, self.runs, self.busy = None, None, 0, False
         self.button.on_click(self.train)
         controls = [self.latent_dim, self.epochs, self.lr] + ([self.beta] if self.beta else [])
         self.widget = widgets.VBox([widgets.HBox([widgets.VBox(controls), self.button]),
@@ -125,8 +125,12 @@ class TrainingPanel(_Displayable):
         return s
 
     def train(self, _button=None) -> None:
+        """Train with the sliders' settings and show the result; any error is shown in the panel.
+        A click while a training runs is ignored."""
+        if self.busy:
+            return
         s = self.settings()
-        self.button.disabled = True
+        self.busy, self.button.disabled = True, True
         self.status.value = "Training ..."
         try:
             self.progress.clear_output()
@@ -136,11 +140,14 @@ class TrainingPanel(_Displayable):
                 history = fit(model, self.data, epochs=s["epochs"], lr=s["lr"], beta=s.get("beta", 1.0),
                               batch_size=self.fixed["batch_size"], binarize_mode=self.fixed["binarize_mode"],
                               seed=self.fixed["seed"], device=self.fixed["device"], verbose=False)
-        except (TrainingDivergedError, ValueError) as err:
-            self.status.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
+        except Exception as err:  # divergence, bad settings, out of memory, an unwritable cache ...
+            self.status.value = (f"<span style='color:#b00'>{type(err).__name__}: {html.escape(str(err))}</span>")
+            return
+        except KeyboardInterrupt:
+            self.status.value = "<span style='color:#b00'>Interrupted: the previous result is still shown.</span>"
             return
         finally:
-            self.button.disabled = False
+            self.busy, self.button.disabled = False, False
         self.model, self.history, self.runs = model, history, self.runs + 1
         self.image.value = png_bytes(self._result_images(model), nrow=10, scale=2)
         cached = " (loaded from the cache)" if history.from_cache else ""

@@ -9,16 +9,16 @@ from helpers.train import resolve_device
 
 @pytest.fixture(scope="session")
 def mnist():
-    """The offline MNIST subset (pinned by the root conftest): 4,000 train / 1,000 test digits."""
+    """The offline MNIST subset (pinned by the root conftest): 3,600 train / 400 validation / 1,000 test digits."""
     return load_data("mnist", verbose=False)
 
 
 @pytest.fixture(scope="session")
 def small(mnist):
-    """A small slice of it, for fast training tests."""
+    """A small slice of it, for fast training tests: 512 train / 128 validation / 256 test."""
     from helpers.data import ImageData
     return ImageData(mnist.name, mnist.source, mnist.x_train[:512], mnist.y_train[:512],
-                     mnist.x_test[:256], mnist.y_test[:256])
+                     mnist.x_test[:256], mnist.y_test[:256], mnist.x_val[:128], mnist.y_val[:128])
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
@@ -87,10 +88,56 @@ def test_iwae_bound_chunking_gives_the_same_estimate(vae_and_x):
         torch.manual_seed(3)
         lw = log_importance_weights(model, x[:4], 64)
         assert torch.allclose(whole, torch.logsumexp(lw, 0) - math.log(64), atol=1e-4)
-        chunked = iwae_bound(model, x[:4], 64, rows_per_chunk=16)  # 4 samples per chunk
-    assert chunked.shape == (4,) and torch.all(torch.isfinite(chunked))
+        torch.manual_seed(3)
+        chunked = iwae_bound(model, x[:4], 64, rows_per_chunk=16)  # 4 samples per chunk, 16 chunks
+    # the same 64 weights, combined chunk by chunk with a running logsumexp: the same estimate
+    assert chunked.shape == (4,) and torch.allclose(chunked, whole, atol=1e-4)
     with pytest.raises(ValueError, match="k=0"):
         iwae_bound(model, x, 0)
+    with pytest.raises(ValueError, match="k=True"):
+        iwae_bound(model, x, True)
+    assert iwae_bound(model, x[:2], np.int64(3)).shape == (2,)  # NumPy's integers are integers
+
+
+class PriorEncoderConstantDecoder(torch.nn.Module):
+    """q(z|x) = N(0, I) = p(z), and a decoder that ignores z: every importance weight is p(x|z) = p(x)."""
+    latent_dim = 3
+
+    def __init__(self):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
+
+    def encode(self, x):
+        zeros = torch.zeros(len(x), self.latent_dim)
+        return Normal(zeros, torch.ones_like(zeros))
+
+    def decode(self, z):
+        return self.logits.expand(len(z), 1, 28, 28)
+
+
+@pytest.mark.parametrize("k, rows_per_chunk", [(1, 4096), (7, 4096), (50, 30), (1000, 64)])
+def test_lk_is_exact_when_every_importance_weight_is_equal(k, rows_per_chunk, mnist):
+    model, x = PriorEncoderConstantDecoder(), mnist.x_test[:6]
+    exact = bernoulli_log_likelihood(x, model.logits.expand(6, 1, 28, 28))
+    with torch.no_grad():
+        assert torch.allclose(iwae_bound(model, x, k, rows_per_chunk=rows_per_chunk), exact, atol=1e-3)
+        assert torch.allclose(log_likelihood(model, x, k=k, batch_size=4), exact, atol=1e-3)
+
+
+def test_a_shape_mismatch_is_an_error_not_a_wrong_number():
+    x = torch.bernoulli(torch.rand(4, 1, 28, 28))
+    logits = torch.randn(4, 1, 28, 28)
+    with pytest.raises(ValueError, match=r"x has shape \(4, 28, 28\) and logits \(4, 1, 28, 28\).*unsqueeze"):
+        bernoulli_log_likelihood(x[:, 0], logits)
+    # K samples per image share one image: that broadcast is intended
+    assert bernoulli_log_likelihood(x, logits.expand(3, 4, 1, 28, 28)).shape == (3, 4)
+
+
+def test_the_kl_stays_finite_where_sigma_squared_underflows():
+    q = Normal(torch.zeros(1, 2), torch.exp(0.5 * torch.tensor([[-150.0, 0.0]])), validate_args=False)
+    assert (q.scale ** 2)[0, 0] == 0  # log(sigma^2) would be -inf
+    kl = gaussian_kl_per_dim(q)
+    assert torch.isfinite(kl).all() and kl[0, 0].item() == pytest.approx(0.5 * (150 - 1), rel=1e-5)
 
 
 def test_gradients_reach_the_encoder_only_through_rsample(vae_and_x):
@@ -120,3 +167,5 @@ def test_active_units_counts_the_dimensions_whose_mean_moves_with_x():
     count, variances = active_units(Fixed(), x)
     assert count == 1 and variances.shape == (3,)
     assert variances[0] > 0.01 > variances[1] and variances[2] == 0
+    with pytest.raises(ValueError, match="holds 1 image.*at least 2"):
+        active_units(Fixed(), x[:1])

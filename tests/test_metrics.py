@@ -30,13 +30,20 @@ def test_read_metrics_says_when_there_are_none(tmp_path):
         read_metrics(path)
 
 
-def test_make_run_says_so_when_there_are_no_notebooks(tmp_path, monkeypatch, capsys):
+def test_make_run_fails_loudly_when_there_are_no_notebooks(tmp_path, monkeypatch, capsys):
     from helpers import run_notebooks
-    monkeypatch.setattr(run_notebooks, "repo_root", lambda: tmp_path)
+    monkeypatch.setattr(run_notebooks, "checkout_root", lambda: tmp_path)
     (tmp_path / "notebooks").mkdir()
-    assert run_notebooks.main([]) == 0
-    assert "No notebooks" in capsys.readouterr().out
+    assert run_notebooks.main([]) == 1
+    assert "no notebooks" in capsys.readouterr().err
     assert not (tmp_path / "build").exists()
+
+
+def test_make_run_outside_a_checkout_says_where_to_run_it(monkeypatch, capsys):
+    from helpers import run_notebooks
+    monkeypatch.setattr(run_notebooks, "checkout_root", lambda: None)
+    assert run_notebooks.main([]) == 2
+    assert "outside a vae-notebooks checkout" in capsys.readouterr().err
 
 
 def test_make_run_leaves_the_environment_as_it_found_it(tmp_path, monkeypatch):
@@ -44,7 +51,7 @@ def test_make_run_leaves_the_environment_as_it_found_it(tmp_path, monkeypatch):
 
     from helpers import run_notebooks
     monkeypatch.delenv("TQDM_DISABLE", raising=False)
-    monkeypatch.setattr(run_notebooks, "repo_root", lambda: tmp_path)
+    monkeypatch.setattr(run_notebooks, "checkout_root", lambda: tmp_path)
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "01_x.ipynb").write_text("{}")
     seen = []

@@ -25,6 +25,20 @@ def test_784_400_20_matches_the_pytorch_examples_vae():
     assert count_parameters(VAE(latent_dim=20, hidden=400)) == expected == 652_824
 
 
+def test_numpy_integers_are_accepted():
+    import numpy as np
+    vae = VAE(latent_dim=np.int64(3), hidden=np.int64(16))
+    assert vae.latent_dim == 3 and type(vae.latent_dim) is int and vae.sample(2).shape == (2, 1, 28, 28)
+
+
+def test_a_diverged_encoder_is_not_stopped_by_validation():
+    vae = VAE(latent_dim=2, hidden=16)
+    with torch.no_grad():
+        vae.encoder[-1].bias.fill_(-500.0)  # log-variance -500: sigma underflows to 0
+    q = vae.encode(torch.rand(3, 1, 28, 28))  # torch.distributions would refuse scale=0 by default
+    assert torch.all(q.scale == 0)
+
+
 def test_sample_is_reproducible_with_a_generator():
     vae = VAE(latent_dim=2, hidden=32)
     a = vae.sample(3, torch.Generator().manual_seed(5))
@@ -38,6 +52,9 @@ def test_sample_is_reproducible_with_a_generator():
     ({"arch": "transformer"}, r"arch='transformer'.*'mlp', 'conv'"),
     ({"hidden": 0}, r"hidden=0"),
     ({"hidden": []}, r"hidden=\[\]"),
+    ({"hidden": True}, r"hidden=True"),
+    ({"hidden": [64, False]}, r"hidden=\[64, False\]"),
+    ({"latent_dim": True}, r"latent_dim=True"),
 ])
 @pytest.mark.parametrize("cls", [AutoEncoder, VAE])
 def test_bad_arguments_name_the_parameter(cls, kwargs, message):

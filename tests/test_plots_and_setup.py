@@ -65,6 +65,10 @@ def test_other_figures_draw():
     ("LATENT_DIMS", [2, 0], r"LATENT_DIMS=\[2, 0\]"),
     ("DEVICE", "gpu", r"DEVICE='gpu'.*'auto', 'cpu'"),
     ("EPOCS", 3, r"unknown parameter EPOCS"),
+    ("SEED", -1, r"SEED=-1.*from 0 to 4294967295"),
+    ("SEEDS", [0, 2**40], r"SEEDS=\[0, 1099511627776\].*list of integers"),
+    ("PATIENCE", 0, r"PATIENCE=0.*>= 1"),
+    ("FREE_BITS", -1.0, r"FREE_BITS=-1.0.*>= 0"),
 ])
 def test_check_parameters_names_the_parameter_and_valid_values(name, value, message):
     with pytest.raises(ValueError, match=message):
@@ -72,6 +76,7 @@ def test_check_parameters_names_the_parameter_and_valid_values(name, value, mess
 
 
 def test_good_parameters_pass_and_setup_reports_the_device(capsys):
-    check_parameters(DATASET="mnist", LATENT_DIM=2, LR=1e-3, BETAS=[0.5, 1], LATENT_DIMS=[2, 5], DEVICE="auto")
+    given = dict(DATASET="mnist", LATENT_DIM=2, LR=1e-3, BETAS=[0.5, 1], LATENT_DIMS=[2, 5], DEVICE="auto")
+    assert check_parameters(**given) == given
     assert setup(0, "cpu") == torch.device("cpu")
     assert "device cpu" in capsys.readouterr().out

@@ -1,16 +1,35 @@
 import math
+import random
 
+import numpy as np
 import pytest
 import torch
 
-from helpers.data import ImageData
+from helpers import train as T
+from helpers.data import ImageData, evaluation_images
 from helpers.models import VAE, AutoEncoder
-from helpers.train import TrainingDivergedError, evaluate, fit, resolve_device, set_seed
+from helpers.train import (TrainingDivergedError, evaluate, fit, loss_terms, resolve_device, set_seed,
+                           training_loss)
+
+QUIET = dict(progress=False, verbose=False)
 
 
-def fresh_vae(seed=0, latent_dim=2):
+def fresh_vae(seed=0, latent_dim=2, hidden=64):
     set_seed(seed)
-    return VAE(latent_dim=latent_dim, hidden=64)
+    return VAE(latent_dim=latent_dim, hidden=hidden)
+
+
+def states_after_each_epoch():
+    """A callback that records a copy of the weights after every epoch."""
+    states = []
+
+    def record(epoch, model):
+        states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+    return states, record
+
+
+def same_weights(model, state):
+    return all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
 
 
 @pytest.mark.parametrize("cls", [AutoEncoder, VAE])
@@ -18,9 +37,10 @@ def test_one_epoch_lowers_the_test_loss(cls, mnist, device, cache_dir):
     set_seed(0)
     model = cls(latent_dim=2, hidden=64).to(device)
     before = evaluate(model, mnist.x_test.to(device))["loss"]
-    history = fit(model, mnist, epochs=1, device=device, progress=False, verbose=False)
+    history = fit(model, mnist, epochs=1, device=device, **QUIET)
     assert history.test["loss"][0] < before - 100  # from ~545 nats (random pixels) to well under 450
-    assert len(history.train["loss"]) == 1 and history.epoch_seconds[0] > 0
+    assert len(history.train["loss"]) == len(history.validation["loss"]) == 1 and history.epoch_seconds[0] > 0
+    assert history.best_epoch == history.epochs_run == 1 and not model.training
     if cls is AutoEncoder:
         assert history.train["kl"] == [0.0]
     else:
@@ -30,19 +50,49 @@ def test_one_epoch_lowers_the_test_loss(cls, mnist, device, cache_dir):
 
 
 def test_beta_weights_the_kl(small, cache_dir):
-    history = fit(fresh_vae(), small, epochs=1, beta=4.0, device="cpu", progress=False, verbose=False)
-    t = history.train
+    history = fit(fresh_vae(), small, epochs=1, beta=4.0, device="cpu", **QUIET)
+    t, v = history.train, history.validation
     assert math.isclose(t["loss"][0], t["reconstruction"][0] + 4.0 * t["kl"][0], rel_tol=1e-6)
+    assert math.isclose(v["loss"][0], v["reconstruction"][0] + 4.0 * v["kl"][0], rel_tol=1e-6)
 
 
 def test_same_seed_gives_the_identical_history_on_cpu(small, cache_dir):
-    kw = dict(epochs=2, device="cpu", progress=False, verbose=False, cache=False, binarize_mode="dynamic")
+    kw = dict(epochs=2, device="cpu", cache=False, binarize_mode="dynamic", **QUIET)
     a = fit(fresh_vae(), small, **kw)
     b = fit(fresh_vae(), small, **kw)
     c = fit(fresh_vae(), small, **{**kw, "seed": 1})
-    assert a.train == b.train and a.test == b.test
+    assert a.train == b.train and a.test == b.test and a.validation == b.validation
     assert a.train != c.train
 
+
+def test_the_callers_random_state_is_left_as_it_was_trained_or_cached(small, cache_dir):
+    def draws_after(fn):
+        torch.manual_seed(123)
+        random.seed(7)
+        np.random.seed(7)
+        fn()
+        return torch.rand(3).tolist(), random.random(), np.random.rand()
+
+    model = fresh_vae()
+    untouched = draws_after(lambda: None)
+    trained = draws_after(lambda: fit(model, small, epochs=1, device="cpu", **QUIET))
+    loaded = fresh_vae()
+    cached = draws_after(lambda: fit(loaded, small, epochs=1, device="cpu", **QUIET))
+    assert untouched == trained == cached
+    assert same_weights(loaded, model.state_dict())
+
+
+def test_evaluate_is_deterministic_and_leaves_the_random_state(small):
+    model = fresh_vae()
+    torch.manual_seed(5)
+    first = evaluate(model, small.x_test)
+    after = torch.rand(2)
+    torch.manual_seed(5)
+    assert evaluate(model, small.x_test) == first and torch.equal(torch.rand(2), after)
+    assert evaluate(model, small.x_test, seed=1) != first
+
+
+# --- the cache -------------------------------------------------------------------------------
 
 def test_cache_miss_hit_and_a_changed_setting(small, cache_dir, capsys):
     model = fresh_vae()
@@ -54,25 +104,91 @@ def test_cache_miss_hit_and_a_changed_setting(small, cache_dir, capsys):
     again = fresh_vae()
     second = fit(again, small, epochs=1, device="cpu", progress=False)
     assert second.from_cache and "Loaded VAE from the cache" in capsys.readouterr().out
-    assert second.test == first.test
-    for (k, v), (_, w) in zip(model.state_dict().items(), again.state_dict().items()):
-        assert torch.equal(v, w), k
+    assert second.test == first.test and second.validation == first.validation and not again.training
+    assert same_weights(again, model.state_dict())
 
-    fit(fresh_vae(), small, epochs=1, lr=2e-3, device="cpu", progress=False, verbose=False)
-    fit(fresh_vae(seed=1), small, epochs=1, device="cpu", progress=False, verbose=False)  # other initial weights
+    fit(fresh_vae(), small, epochs=1, lr=2e-3, device="cpu", **QUIET)
+    fit(fresh_vae(seed=1), small, epochs=1, device="cpu", **QUIET)  # other initial weights
     assert len(list(cache_dir.glob("*.pt"))) == 3
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
-def test_a_corrupt_cache_file_is_retrained_not_a_crash(damage, small, cache_dir, capsys):
-    fit(fresh_vae(), small, epochs=1, device="cpu", progress=False, verbose=False)
-    (path,) = cache_dir.glob("*.pt")
-    raw = path.read_bytes()
-    path.write_bytes({"truncate": raw[: len(raw) // 2], "garbage": b"\x00not a checkpoint" * 50, "empty": b""}[damage])
-    history = fit(fresh_vae(), small, epochs=1, device="cpu", progress=False)
-    assert not history.from_cache
-    assert "unreadable" in capsys.readouterr().out
-    assert fit(fresh_vae(), small, epochs=1, device="cpu", progress=False, verbose=False).from_cache
+def test_the_key_holds_every_argument_of_fit(small):
+    import inspect
+
+    from helpers import cache
+    arguments = {name: p.default for name, p in inspect.signature(fit).parameters.items()}
+    arguments.update(model=fresh_vae(), data=small)
+    key = cache.cache_key(arguments, torch.device("cpu"))
+    assert set(inspect.signature(fit).parameters) - set(cache.NOT_IN_KEY) <= set(key)
+    assert {"torch", "code_sha256"} <= set(key)
+
+
+CHANGED_ARGUMENTS = [("epochs", 2), ("batch_size", 64), ("lr", 2e-3), ("beta", 2.0), ("binarize_mode", "static"),
+                     ("warmup_epochs", 1), ("free_bits", 0.5), ("patience", 3), ("seed", 1)]
+
+
+@pytest.mark.parametrize("name, value", CHANGED_ARGUMENTS)
+def test_each_argument_of_fit_is_in_the_key(name, value, small, cache_dir):
+    fit(fresh_vae(), small, epochs=1, device="cpu", **QUIET)
+    changed = fit(fresh_vae(), small, **{"epochs": 1, "device": "cpu", **QUIET, name: value})
+    assert not changed.from_cache
+    assert fit(fresh_vae(), small, **{"epochs": 1, "device": "cpu", **QUIET, name: value}).from_cache
+
+
+def flipped(data):
+    return ImageData(data.name, data.source, 1 - data.x_train, data.y_train, data.x_test, data.y_test,
+                     data.x_val, data.y_val)
+
+
+@pytest.mark.parametrize("change", ["images", "labels", "validation images", "model repr", "code", "torch version"])
+def test_each_other_part_of_the_key_gives_a_miss(change, small, cache_dir, monkeypatch):
+    from helpers import cache
+    fit(fresh_vae(), small, epochs=1, device="cpu", **QUIET)
+    model, data = fresh_vae(), small
+    if change == "images":
+        data = flipped(small)  # same sizes, same name and source, other pixels
+    elif change == "labels":
+        data = ImageData(small.name, small.source, small.x_train, small.y_train.flip(0), small.x_test,
+                         small.y_test, small.x_val, small.y_val)
+    elif change == "validation images":
+        data = ImageData(small.name, small.source, small.x_train, small.y_train, small.x_test, small.y_test,
+                         1 - small.x_val, small.y_val)
+    elif change == "model repr":
+        model.encoder[2] = torch.nn.ELU()  # same state_dict, same shapes: only the activation differs
+    elif change == "code":
+        monkeypatch.setattr(cache, "code_digest", lambda: "the loss code was edited")
+    else:
+        monkeypatch.setattr(torch, "__version__", "9.9.9")
+    assert not fit(model, data, epochs=1, device="cpu", **QUIET).from_cache
+
+
+def test_the_code_digest_covers_the_loss_and_the_loop(monkeypatch):
+    from helpers import cache
+    everything = cache.code_digest()
+    monkeypatch.setattr(cache, "CODE_FILES", tuple(f for f in cache.CODE_FILES if f != "elbo.py"))
+    assert cache.code_digest() != everything
+
+
+def test_a_callback_without_a_cache_key_is_not_cached(small, cache_dir, capsys):
+    h = fit(fresh_vae(), small, epochs=1, callback=lambda e, m: e, device="cpu", progress=False)
+    assert h.snapshots == [0] and not cache_dir.exists()
+    assert "Not cached" in capsys.readouterr().out
+
+
+def test_callbacks_with_different_keys_get_their_own_snapshots(small, cache_dir):
+    import functools
+
+    def times(factor, epoch, model):
+        return epoch * factor
+
+    first = fit(fresh_vae(), small, epochs=2, callback=functools.partial(times, 10), cache_key="times 10",
+                device="cpu", **QUIET)
+    second = fit(fresh_vae(), small, epochs=2, callback=functools.partial(times, 100), cache_key="times 100",
+                 device="cpu", **QUIET)
+    assert first.snapshots == [0, 10] and second.snapshots == [0, 100] and not second.from_cache
+    replay = fit(fresh_vae(), small, epochs=2, callback=functools.partial(times, 100), cache_key="times 100",
+                 device="cpu", **QUIET)
+    assert replay.from_cache and replay.snapshots == [0, 100]
 
 
 def test_callback_snapshots_are_kept_and_replayed_from_the_cache(small, cache_dir):
@@ -82,32 +198,246 @@ def test_callback_snapshots_are_kept_and_replayed_from_the_cache(small, cache_di
         calls.append(epoch)
         return {"epoch": epoch, "samples": model.sample(2, torch.Generator().manual_seed(0))}
 
-    h = fit(fresh_vae(), small, epochs=2, callback=snapshot, device="cpu", progress=False, verbose=False)
+    kw = dict(epochs=2, callback=snapshot, cache_key="two samples", device="cpu", **QUIET)
+    h = fit(fresh_vae(), small, **kw)
     assert calls == [0, 1] and [s["epoch"] for s in h.snapshots] == [0, 1]
-    h2 = fit(fresh_vae(), small, epochs=2, callback=snapshot, device="cpu", progress=False, verbose=False)
+    h2 = fit(fresh_vae(), small, **kw)
     assert h2.from_cache and calls == [0, 1]
     assert torch.equal(h2.snapshots[1]["samples"], h.snapshots[1]["samples"])
 
 
-def test_nan_guard_stops_with_a_clear_error_and_restores_the_weights(small, cache_dir):
+def test_a_snapshot_the_cache_cannot_load_is_refused_at_once(small, cache_dir):
     model = fresh_vae()
-    with torch.no_grad():
-        model.decoder[0].weight[0, 0] = float("nan")
-    with pytest.raises(TrainingDivergedError, match=r"diverged in epoch 1.*learning rate"):
-        fit(model, small, epochs=2, device="cpu", progress=False)
-    assert not list(cache_dir.glob("*.pt"))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(TypeError, match=r"numpy\.ndarray in snapshot\['samples'\].*torch.from_numpy"):
+        fit(model, small, epochs=3, callback=lambda e, m: {"samples": np.zeros(3)}, cache_key="numpy",
+            device="cpu", **QUIET)
+    assert not cache_dir.exists() and not model.training
+    assert not same_weights(model, before)  # it holds the weights of the epoch before the callback failed
+    # without the cache, anything may be kept
+    h = fit(fresh_vae(), small, epochs=1, callback=lambda e, m: np.zeros(3), cache=False, device="cpu", **QUIET)
+    assert isinstance(h.snapshots[0], np.ndarray)
 
 
-def test_a_huge_learning_rate_is_caught(small, cache_dir):
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_a_corrupt_cache_file_is_retrained_not_a_crash(damage, small, cache_dir, capsys):
+    fit(fresh_vae(), small, epochs=1, device="cpu", **QUIET)
+    (path,) = cache_dir.glob("*.pt")
+    raw = path.read_bytes()
+    path.write_bytes({"truncate": raw[: len(raw) // 2], "garbage": b"\x00not a checkpoint" * 50, "empty": b""}[damage])
+    history = fit(fresh_vae(), small, epochs=1, device="cpu", progress=False)
+    assert not history.from_cache
+    assert "unreadable" in capsys.readouterr().out
+    assert fit(fresh_vae(), small, epochs=1, device="cpu", **QUIET).from_cache
+
+
+def test_an_unwritable_cache_folder_warns_and_returns_the_trained_model(small, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    model = fresh_vae()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.warns(RuntimeWarning, match="could not be cached"):
+        history = fit(model, small, epochs=1, device="cpu", cache_dir=blocker / "sub", **QUIET)
+    assert history.epochs_run == 1 and not history.from_cache and not same_weights(model, before)
+    assert blocker.read_text() == "not a folder"
+
+
+# --- divergence and interruption ------------------------------------------------------------
+
+class RecordingBar:
+    """Stands in for tqdm to see whether the bar was closed."""
+    made = []
+
+    def __init__(self, *args, **kwargs):
+        self.closed = False
+        RecordingBar.made.append(self)
+
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, **kwargs):
+        pass
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture
+def bars(monkeypatch):
+    RecordingBar.made = []
+    monkeypatch.setattr(T, "tqdm", RecordingBar)
+    return RecordingBar.made
+
+
+@pytest.mark.parametrize("lr", [1.0, 0.3])
+def test_a_diverging_vae_ends_in_the_error_with_the_last_good_weights(lr, mnist, cache_dir, bars):
+    states, record = states_after_each_epoch()
+    model = fresh_vae(hidden=64)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(TrainingDivergedError, match=rf"diverged in epoch \d+.*learning rate too high.*lr={lr:g}"):
+        fit(model, mnist, epochs=5, lr=lr, callback=record, cache_key="weights", device="cpu", **QUIET)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert same_weights(model, states[-1] if states else initial)
+    assert not model.training and bars and all(b.closed for b in bars)
+    assert not cache_dir.exists()
+
+
+@pytest.mark.parametrize("cls", [AutoEncoder, VAE])
+def test_a_weight_blowing_up_mid_training_is_caught_and_undone(cls, small, cache_dir, bars):
+    states, record = states_after_each_epoch()
+
+    def record_then_break(epoch, model):
+        record(epoch, model)
+        if epoch == 1:
+            with torch.no_grad():
+                model.decoder[0].weight[0, 0] = float("nan")  # as if the last step had blown up
+
+    set_seed(0)
+    model = cls(latent_dim=2, hidden=64)
+    with pytest.raises(TrainingDivergedError, match=r"diverged in epoch 3"):
+        fit(model, small, epochs=4, callback=record_then_break, cache_key="break", device="cpu", **QUIET)
+    assert len(states) == 2 and same_weights(model, states[1])  # the weights after epoch 2, before the NaN
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert not model.training and all(b.closed for b in bars) and not cache_dir.exists()
+
+
+def test_a_huge_learning_rate_is_caught_for_the_autoencoder(small, cache_dir):
     set_seed(0)
     model = AutoEncoder(latent_dim=2, hidden=64)
-    try:
-        fit(model, small, epochs=3, lr=1e8, device="cpu", progress=False, verbose=False)
-    except TrainingDivergedError as err:
-        assert "lr=1e+08" in str(err)
-        assert all(torch.isfinite(p).all() for p in model.parameters())
-    else:  # if it did not diverge, the losses must at least be finite
-        assert all(torch.isfinite(p).all() for p in model.parameters())
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1.*lr=1e\+08"):
+        fit(model, small, epochs=3, lr=1e8, device="cpu", **QUIET)
+    assert same_weights(model, initial)
+
+
+def test_an_interrupted_epoch_leaves_the_last_good_weights(small, cache_dir, bars):
+    states, record = states_after_each_epoch()
+    model = fresh_vae()
+    calls = {"n": 0}
+
+    def stop_in_epoch_2(module, inputs, output):
+        calls["n"] += 1
+        if calls["n"] == 6 + 2:  # 4 training batches (+ 2 evaluation passes) per epoch: a batch of epoch 2
+            raise KeyboardInterrupt
+
+    model.decoder.register_forward_hook(stop_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, small, epochs=3, callback=record, cache_key="interrupt", device="cpu", **QUIET)
+    assert len(states) == 1 and same_weights(model, states[0])
+    assert not model.training and all(b.closed for b in bars)
+    assert not cache_dir.exists() or not list(cache_dir.iterdir())  # nothing, not even half a file
+
+
+def test_an_interrupt_in_the_callback_keeps_that_epoch(small, cache_dir, bars):
+    states, record = states_after_each_epoch()
+
+    def record_then_stop(epoch, model):
+        record(epoch, model)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    model = fresh_vae()
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, small, epochs=3, callback=record_then_stop, cache_key="stop", device="cpu", **QUIET)
+    assert same_weights(model, states[1]) and not model.training and all(b.closed for b in bars)
+    assert not cache_dir.exists()
+
+
+# --- early stopping, KL warm-up, free bits ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def overfitting(mnist):
+    """64 training images and a big model: the validation loss turns up after a few epochs."""
+    return ImageData(mnist.name, mnist.source, mnist.x_train[::50][:64], mnist.y_train[::50][:64],
+                     mnist.x_test[:200], mnist.y_test[:200], mnist.x_val[:200], mnist.y_val[:200])
+
+
+def test_early_stopping_restores_the_best_epoch_not_the_last(overfitting, cache_dir):
+    model = fresh_vae(latent_dim=8, hidden=256)
+    h = fit(model, overfitting, epochs=200, patience=5, lr=3e-3, batch_size=16, device="cpu", **QUIET)
+    val = h.validation["loss"]
+    assert h.epochs_run < 200 and h.epochs_run == h.best_epoch + 5
+    assert val[h.best_epoch - 1] == min(val) < val[-1] - 1.0
+    x_val = evaluation_images(overfitting, "validation", "none")
+    assert evaluate(model, x_val)["loss"] == pytest.approx(val[h.best_epoch - 1], abs=1e-3)
+    assert evaluate(model, x_val)["loss"] < val[-1] - 1.0  # what keeping the last epoch would have given
+
+
+def test_early_stopping_needs_a_validation_split(small, cache_dir):
+    no_val = ImageData(small.name, small.source, small.x_train, small.y_train, small.x_test, small.y_test)
+    with pytest.raises(ValueError, match="patience.*x_val is None"):
+        fit(fresh_vae(), no_val, epochs=2, patience=1, device="cpu", **QUIET)
+    h = fit(fresh_vae(), no_val, epochs=1, device="cpu", **QUIET)  # without early stopping it trains
+    assert h.validation["loss"] == [] and len(h.test["loss"]) == 1
+
+
+def test_the_warm_up_ramps_beta(small, cache_dir):
+    h = fit(fresh_vae(latent_dim=8), small, epochs=6, warmup_epochs=4, beta=2.0, device="cpu", **QUIET)
+    assert h.beta == [0.0, 0.5, 1.0, 1.5, 2.0, 2.0]
+    for e, b in enumerate(h.beta):
+        t = h.train
+        assert t["loss"][e] == pytest.approx(t["reconstruction"][e] + b * t["kl"][e], rel=1e-6)
+        v = h.validation  # always at the target beta
+        assert v["loss"][e] == pytest.approx(v["reconstruction"][e] + 2.0 * v["kl"][e], rel=1e-6)
+
+
+def test_early_stopping_never_stops_or_chooses_during_the_warm_up(small, cache_dir, monkeypatch):
+    real, calls = T.evaluate, {"validation": 0}
+
+    def worse_during_warm_up(model, x, beta=1.0, **kw):  # the validation loss rises for 3 epochs, then falls
+        scores = real(model, x, beta, **kw)
+        if len(x) == len(small.x_val):
+            calls["validation"] += 1
+            epoch = calls["validation"]
+            scores["loss"] += 1000.0 * epoch if epoch <= 3 else -1000.0 * epoch
+        return scores
+
+    monkeypatch.setattr(T, "evaluate", worse_during_warm_up)
+    h = fit(fresh_vae(), small, epochs=8, warmup_epochs=3, patience=1, device="cpu", **QUIET)
+    assert h.epochs_run == 8 and h.best_epoch == 8
+    calls["validation"] = 0
+    h = fit(fresh_vae(), small, epochs=8, warmup_epochs=0, patience=1, device="cpu", cache=False, **QUIET)
+    assert h.epochs_run == 2 and h.best_epoch == 1  # without a warm-up the same losses stop it at once
+
+
+def test_training_loss_is_the_batch_mean_plus_beta_kl_with_a_floor():
+    rec = torch.tensor([100.0, 120.0])
+    kl = torch.tensor([[2.0, 0.1, 0.0], [4.0, 0.3, 0.0]])         # batch means per dim: 3, 0.2, 0
+    assert training_loss(rec, kl, beta=1.0).item() == pytest.approx(110 + 3.2)
+    assert training_loss(rec, kl, beta=2.0).item() == pytest.approx(110 + 6.4)
+    assert training_loss(rec, kl, beta=1.0, free_bits=0.5).item() == pytest.approx(110 + 3 + 0.5 + 0.5)
+    assert training_loss(rec, kl, beta=2.0, free_bits=0.5).item() == pytest.approx(110 + 2 * 4.0)
+
+
+def test_free_bits_stop_the_gradient_of_dimensions_below_the_floor():
+    kl = torch.tensor([[2.0, 0.1], [4.0, 0.3]], requires_grad=True)
+    training_loss(torch.zeros(2), kl, free_bits=0.5).backward()
+    assert kl.grad[:, 0].tolist() == [0.5, 0.5] and kl.grad[:, 1].tolist() == [0.0, 0.0]
+
+
+def test_loss_terms_of_both_models(small):
+    x = small.x_test[:5]
+    rec, kl = loss_terms(AutoEncoder(2, 16), x)
+    assert rec.shape == (5,) and kl.shape == (5, 0)
+    rec, kl = loss_terms(VAE(3, 16), x)
+    assert rec.shape == (5,) and kl.shape == (5, 3) and torch.all(kl >= 0)
+
+
+# --- the optimizer, devices, bad input ----------------------------------------------------------
+
+def test_without_fused_adam_fit_falls_back_to_the_plain_one(small, cache_dir, monkeypatch):
+    real, made = torch.optim.Adam, []
+
+    def old_torch_adam(params, lr, fused=None):  # torch < 2.4 on a CPU: fused=True is refused
+        if fused:
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported "
+                               "devices: ['cuda']")
+        made.append(lr)
+        return real(params, lr=lr)
+
+    monkeypatch.setattr(torch.optim, "Adam", old_torch_adam)
+    h = fit(fresh_vae(), small, epochs=1, device="cpu", **QUIET)
+    assert made == [1e-3] and h.epochs_run == 1
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -117,8 +447,17 @@ def test_a_huge_learning_rate_is_caught(small, cache_dir):
     ({"lr": 0}, r"lr=0.*> 0"),
     ({"lr": -1e-3}, r"lr=-0.001"),
     ({"beta": -1}, r"beta=-1"),
+    ({"beta": float("nan")}, r"beta=nan"),
     ({"binarize_mode": "soft"}, r"binarize_mode='soft'.*'none', 'static', 'dynamic'"),
     ({"device": "tpu"}, r"device='tpu'.*'auto', 'cpu', 'cuda'"),
+    ({"seed": -1}, r"seed=-1.*from 0 to 4294967295"),
+    ({"seed": 2**40}, r"seed=1099511627776.*from 0 to 4294967295"),
+    ({"seed": True}, r"seed=True"),
+    ({"warmup_epochs": -2}, r"warmup_epochs=-2"),
+    ({"free_bits": -0.5}, r"free_bits=-0.5"),
+    ({"patience": 0}, r"patience=0.*>= 1"),
+    ({"cache_key": 3}, r"cache_key=3"),
+    ({"callback": "print"}, r"callback='print'"),
 ])
 def test_bad_arguments_raise_and_write_nothing(kwargs, message, small, cache_dir):
     model = fresh_vae()
@@ -126,7 +465,12 @@ def test_bad_arguments_raise_and_write_nothing(kwargs, message, small, cache_dir
     with pytest.raises(ValueError, match=message):
         fit(model, small, **{"epochs": 1, "progress": False, **kwargs})
     assert not cache_dir.exists() or not any(cache_dir.iterdir())
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert same_weights(model, before)
+
+
+def test_numpy_integers_are_integers(small, cache_dir):
+    h = fit(fresh_vae(), small, epochs=np.int64(1), batch_size=np.int32(128), seed=np.int64(3), device="cpu", **QUIET)
+    assert h.epochs_run == 1
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
@@ -149,6 +493,20 @@ def test_images_outside_0_1_are_refused(small, cache_dir):
     assert not cache_dir.exists()
 
 
+def test_empty_training_images_are_refused(small, cache_dir):
+    empty = ImageData("mnist", "test", small.x_train[:0], small.y_train[:0], small.x_test, small.y_test)
+    with pytest.raises(ValueError, match=r"data.x_train is empty"):
+        fit(fresh_vae(), empty, epochs=1)
+
+
+def test_float64_images_are_converted_to_float32(small, cache_dir):
+    double = small.to(dtype=torch.float64)
+    assert double.x_train.dtype == torch.float64 and double.y_train.dtype == torch.long
+    a = fit(fresh_vae(), double, epochs=1, device="cpu", cache=False, **QUIET)
+    b = fit(fresh_vae(), small, epochs=1, device="cpu", cache=False, **QUIET)
+    assert a.test == b.test  # the same numbers as the float32 images give
+
+
 def test_epochs_zero_returns_the_untrained_model(small, cache_dir):
-    history = fit(fresh_vae(), small, epochs=0, device="cpu", progress=False, verbose=False, cache=False)
-    assert history.train["loss"] == [] and history.seconds == 0.0
+    history = fit(fresh_vae(), small, epochs=0, device="cpu", cache=False, **QUIET)
+    assert history.train["loss"] == [] and history.seconds == 0.0 and history.epochs_run == 0

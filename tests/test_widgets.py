@@ -49,6 +49,38 @@ def test_training_panel_retrains_with_the_slider_settings(small, cache_dir):
     assert panel.history.from_cache and "loaded from the cache" in panel.status.value
 
 
+@pytest.mark.parametrize("error", [RuntimeError("CUDA out of memory"), OSError("cache folder is read-only"),
+                                   ValueError("lr=1 is not valid")])
+def test_training_panel_shows_any_error_and_is_ready_again(error, small, cache_dir, monkeypatch):
+    from helpers import widgets
+
+    def failing_fit(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(widgets, "fit", failing_fit)
+    panel = TrainingPanel(VAE, small, epochs=1, hidden=32, device="cpu")
+    panel.button.click()
+    assert type(error).__name__ in panel.status.value and str(error) in panel.status.value
+    assert "Training ..." not in panel.status.value and not panel.button.disabled and not panel.busy
+    assert panel.runs == 0 and panel.model is None
+
+
+def test_training_panel_ignores_clicks_while_it_trains(small, cache_dir, monkeypatch):
+    from helpers import widgets
+    calls = []
+    real_fit = widgets.fit
+
+    def fit_that_gets_clicked(*args, **kwargs):
+        calls.append(1)
+        panel.button.click()  # a second click while training: must be ignored
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(widgets, "fit", fit_that_gets_clicked)
+    panel = TrainingPanel(VAE, small, epochs=1, hidden=32, device="cpu")
+    panel.button.click()
+    assert calls == [1] and panel.runs == 1 and "test loss" in panel.status.value
+
+
 def test_training_panel_for_the_autoencoder_has_no_beta(small, cache_dir):
     panel = TrainingPanel(AutoEncoder, small, epochs=1, hidden=32, device="cpu")
     assert panel.beta is None and "beta" not in panel.settings()
