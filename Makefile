@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: install test test-browser run lab bench clean
+.PHONY: install test test-browser run outputs lab bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test-browser: $(STAMP)
 ## make run: execute every notebook in order into build/, render HTML, print each notebook's key numbers
 run: $(STAMP)
 	$(PY) -m helpers.run_notebooks
+
+## make outputs: re-execute the notebooks at their defaults (offline data, fresh cache) and save them in place, cleaned
+outputs: $(STAMP)
+	$(PY) -m helpers.outputs
 
 ## make lab: JupyterLab on notebooks/ (open the URL it prints)
 lab: $(STAMP)

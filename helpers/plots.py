@@ -14,6 +14,17 @@ from torch.distributions import Normal
 from torchvision.utils import make_grid
 
 
+def show(fig: Figure, alt: str) -> None:
+    """Display `fig` with its alt text, a sentence saying what it shows (read aloud by screen
+    readers, and shown by the series' web pages when the image cannot be), then close it."""
+    from IPython.display import display
+
+    if not isinstance(alt, str) or len(alt.strip()) < 10:
+        raise ValueError(f"alt={alt!r} is not valid; alt must be a sentence saying what the figure shows")
+    display(fig, metadata={"image/png": {"alt": alt.strip()}})
+    plt.close(fig)
+
+
 def _as_images(model_output: torch.Tensor) -> torch.Tensor:
     return model_output.detach().float().cpu().clamp(0, 1)
 

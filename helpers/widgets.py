@@ -42,9 +42,10 @@ class _Displayable:
     def _repr_mimebundle_(self, **kwargs):
         bundle = dict(self.widget._repr_mimebundle_(**kwargs))
         bundle["text/plain"] = self.describe()
-        if self.image.value:
-            bundle["image/png"] = base64.b64encode(self.image.value).decode("ascii")
-        return bundle
+        if not self.image.value:
+            return bundle
+        bundle["image/png"] = base64.b64encode(self.image.value).decode("ascii")
+        return bundle, {"image/png": {"alt": f"The picture this widget shows now. {self.describe()}"}}
 
 
 class LatentExplorer(_Displayable):

@@ -24,7 +24,7 @@ def test_latent_explorer_redraws_when_a_slider_moves():
     assert explorer.image.value != before
     explorer.sliders[1].value = 0.0
     assert explorer.image.value == before  # the same code decodes to the same image
-    assert "application/vnd.jupyter.widget-view+json" in explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in explorer._repr_mimebundle_()[0]
 
 
 def test_latent_explorer_starts_at_a_given_code():
@@ -95,8 +95,9 @@ def test_training_panel_refuses_other_models(small):
 
 def test_a_page_without_widgets_gets_text_and_the_picture():
     explorer = LatentExplorer(VAE(latent_dim=2, hidden=16))
-    bundle = explorer._repr_mimebundle_()
+    bundle, metadata = explorer._repr_mimebundle_()
     assert bundle["text/plain"].startswith("Latent explorer: 2 sliders at z = (0.00, 0.00)")
     import base64
     assert base64.b64decode(bundle["image/png"]) == explorer.image.value
+    assert metadata["image/png"]["alt"].endswith(bundle["text/plain"])
     assert "application/vnd.jupyter.widget-view+json" in bundle
