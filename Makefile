@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: install test test-browser run outputs lab bench clean
+.PHONY: install lint test test-browser run site outputs lab bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,17 +15,32 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make test: unit tests, papermill tests, every notebook under strict nbval (and the browser test when Chromium is installed)
-test: $(STAMP)
+## make lint: the pre-commit hooks on every tracked file (ruff on helpers/, tests/, bench/ and the notebooks' code; no file over 2 MB)
+## Outside a git checkout (pre-commit needs one) it runs ruff alone.
+lint: $(STAMP)
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	  PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/pre-commit run --all-files; \
+	else \
+	  echo "make lint: not a git checkout, so no pre-commit hooks; running ruff alone"; \
+	  $(VENV)/bin/ruff check helpers tests bench notebooks conftest.py; \
+	fi
+
+## make test: lint, then unit tests, papermill tests, every notebook under strict nbval, the site and browser tests
+## (the browser tests when Chromium is installed); the versions it ran with go to build/versions.txt
+test: $(STAMP) lint
 	$(PY) -m pytest
 
-## make test-browser: only the end-to-end JupyterLab test in headless Chromium
+## make test-browser: only the browser tests in headless Chromium (JupyterLab end to end; the website offline)
 test-browser: $(STAMP)
 	$(PY) -m pytest -m browser tests
 
-## make run: execute every notebook in order into build/, render HTML, print each notebook's key numbers
+## make run: execute every notebook in order into build/, build the website build/site/ from them, print each notebook's key numbers
 run: $(STAMP)
 	$(PY) -m helpers.run_notebooks
+
+## make site: the website build/site/ from the committed notebooks as they are (nothing is executed)
+site: $(STAMP)
+	$(PY) -m helpers.site
 
 ## make outputs: re-execute the notebooks at their defaults (offline data, fresh cache) and save them in place, cleaned
 outputs: $(STAMP)

@@ -5,14 +5,27 @@
   so that every run trains what it needs, as CI does on a fresh clone.
 - nbval: the sanitize rules in tests/nbval_sanitize.cfg apply wherever pytest is run from, and
   stderr (progress bars, warnings) is not compared.
+- Versions: at the end of every run, build/versions.txt records what it ran with (Python, the
+  libraries, the site's MathJax, Chromium) and how it ended, so a course next year knows what worked.
 """
 
 import os
+import platform
+import re
 import shutil
+import subprocess
+import time
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 TEST_CACHE = ROOT / "build" / "test-cache"
+VERSIONS = ROOT / "build" / "versions.txt"
+# What the suite depends on, in the order a reader looks for them. jupyter-server-mathjax is where
+# the website's MathJax comes from (helpers/site.py).
+PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "ipywidgets", "ipykernel", "jupyterlab",
+            "jupyterlab-widgets", "nbval", "papermill", "nbconvert", "nbformat", "nbclient", "playwright",
+            "jupyter-server-mathjax", "pytest", "pytest-xdist", "ruff", "pre-commit", "mlxtend")
 
 os.environ.setdefault("VAE_DATA_SOURCE", "offline")
 os.environ.setdefault("VAE_CACHE_DIR", str(TEST_CACHE))
@@ -31,3 +44,38 @@ def pytest_configure(config):
 def pytest_collectstart(collector):
     if collector.__class__.__name__ == "IPyNbFile":
         collector.skip_compare += ("stderr",)
+
+
+def versions_report(exitstatus: int) -> str:
+    """What this run ran with, one `name: version` line each (build/versions.txt)."""
+    lines = [f"# written by conftest.py at the end of a pytest run; {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+             f"result: exit status {int(exitstatus)} ({'passed' if int(exitstatus) == 0 else 'not passed'})",
+             f"python: {platform.python_version()} ({platform.python_implementation()}, {platform.system()} "
+             f"{platform.machine()})"]
+    for name in PACKAGES:
+        try:
+            lines.append(f"{name}: {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            lines.append(f"{name}: not installed")
+    try:
+        import jupyter_server_mathjax
+
+        mathjax = (Path(jupyter_server_mathjax.__file__).parent / "static" / "MathJax.js").read_text(errors="replace")
+        found = re.search(r'MathJax\.version="([^"]+)"', mathjax)
+        lines.append(f"mathjax: {found.group(1) if found else 'unknown'} (the website's, from jupyter-server-mathjax)")
+    except (ImportError, OSError):
+        lines.append("mathjax: not installed")
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    try:
+        out = subprocess.run([chromium, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
+        lines.append(f"chromium: {out.splitlines()[-1] if out else 'unknown'}")
+    except (OSError, subprocess.SubprocessError):
+        lines.append(f"chromium: not installed ({chromium}; the browser tests were skipped)")
+    return "\n".join(lines) + "\n"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller writes the file
+        return
+    VERSIONS.parent.mkdir(parents=True, exist_ok=True)
+    VERSIONS.write_text(versions_report(exitstatus))

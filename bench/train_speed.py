@@ -109,10 +109,10 @@ def roofline_epoch(model: VAE, n_train: int, n_test: int, device: torch.device, 
 
     def products(rows: int, backward: bool):
         for i, layer in enumerate(linears):
-            w = layer.weight.detach()
+            w, b = layer.weight.detach(), layer.bias.detach()
             x = torch.randn(rows, w.shape[1], device=device)
             if not backward:
-                yield lambda x=x, w=w, b=layer.bias.detach(): torch.addmm(b, x, w.t())
+                yield lambda x=x, w=w, b=b: torch.addmm(b, x, w.t())
                 continue
             g = torch.randn(rows, w.shape[0], device=device)
             yield lambda g=g, x=x: torch.mm(g.t(), x)            # the weight gradient, as autograd computes it

@@ -119,16 +119,24 @@ def interpolation(model, z_start: torch.Tensor, z_end: torch.Tensor, steps: int 
 
 
 def loss_curves(history, title: str = "training", beta: float | None = None) -> Figure:
-    """Per-epoch train and test curves: the loss, and (for a VAE) its reconstruction and KL terms."""
+    """Per-epoch curves on the training, validation (if any) and test images: the loss, and (for a
+    VAE) its reconstruction and KL terms. A dotted line marks the epoch whose weights the model
+    holds when early stopping chose one."""
     epochs = np.arange(1, len(history.train["loss"]) + 1)
     has_kl = any(v > 0 for v in history.train["kl"])
     names = ["loss", "reconstruction", "kl"] if has_kl else ["reconstruction"]
     labels = {"loss": "loss = reconstruction + " + ("β·" if beta not in (None, 1, 1.0) else "") + "KL",
               "reconstruction": "reconstruction  -log p(x|z)", "kl": "KL(q(z|x) || p(z))"}
+    splits = [("train", "o-"), ("validation", "^-"), ("test", "s--")]
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
     for ax, name in zip(axes[0], names):
-        ax.plot(epochs, history.train[name], "o-", label="train", markersize=3)
-        ax.plot(epochs, history.test[name], "s--", label="test", markersize=3)
+        for split, style in splits:
+            values = getattr(history, split, {}).get(name, [])
+            if values:
+                ax.plot(epochs[:len(values)], values, style, label=split, markersize=2, linewidth=1)
+        best = getattr(history, "best_epoch", 0)
+        if best and best != len(epochs):
+            ax.axvline(best, color="gray", linestyle=":", label=f"best epoch ({best})")
         ax.set_xlabel("epoch")
         ax.set_ylabel("nats per image")
         ax.set_title(labels[name], fontsize=10)

@@ -62,7 +62,8 @@ def running_jupyterlab(root: Path):
     settings.mkdir(parents=True, exist_ok=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
     port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"), "JUPYTER_RUNTIME_DIR": str(root / ".runtime")}
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"),
+           "JUPYTER_RUNTIME_DIR": str(root / ".runtime")}
     command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
                "--LabApp.expose_app_in_browser=True", "--ServerApp.port_retries=0"]
@@ -77,9 +78,10 @@ def running_jupyterlab(root: Path):
             try:
                 urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
                 break
-            except OSError:
+            except OSError as error:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"JupyterLab did not start: {(root / 'jupyterlab.log').read_text()[-2000:]}")
+                    log_tail = (root / "jupyterlab.log").read_text()[-2000:]
+                    raise RuntimeError(f"JupyterLab did not start: {log_tail}") from error
                 time.sleep(0.5)
         yield {"url": url, "token": token, "root": root, "pid": server.pid}
     finally:
