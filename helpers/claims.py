@@ -35,13 +35,14 @@ class Claims:
         self.held = 0
         self.failed: list[str] = []
 
-    def __call__(self, condition: object, sentence: str, evidence: str = "") -> bool:
+    def __call__(self, condition: object, sentence: str, evidence: str = "") -> None:
+        """Check one sentence. Returns nothing, so that a claim ending a cell displays no value."""
         self.checked += 1
         because = f" ({evidence})" if evidence else ""
         if bool(condition):
             self.held += 1
             print(f"✓ {sentence}")
-            return True
+            return
         self.failed.append(sentence)
         if self.reference_run:
             raise ClaimError(f"The notebook says “{sentence}”, but its reference run shows otherwise{because}. "
@@ -49,7 +50,6 @@ class Claims:
                              "experiment.")
         print(f"⚠ On this run, “{sentence}” does not hold{because}. The text describes the reference run; "
               f"this one differs: {self.differences or 'other settings'}.")
-        return False
 
     def metrics(self) -> dict:
         """The counts that go into the notebook's report."""

@@ -311,13 +311,18 @@ _LOADERS = {
 # --- binarization and batches --------------------------------------------------------------
 
 def binarize(x: torch.Tensor, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """"none": x itself; "static": pixels > 0.5 become 1; "dynamic": a fresh Bernoulli(x) draw."""
+    """"none": x itself; "static": pixels > 0.5 become 1; "dynamic": a fresh Bernoulli(x) draw.
+
+    The Bernoulli draw is written as uniform noise below x (1 with probability x): the same
+    distribution as torch.bernoulli, about three times faster on a CPU, where a fresh draw of
+    the training set every epoch is a noticeable part of training.
+    """
     check_choice("binarize", mode, BINARIZE)
     if mode == "none":
         return x
     if mode == "static":
         return (x > 0.5).to(x.dtype)
-    return torch.bernoulli(x, generator=generator)
+    return (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) < x).to(x.dtype)
 
 
 def evaluation_images(data: ImageData, split: str = "test", binarize_mode: str = "dynamic") -> torch.Tensor:
@@ -334,7 +339,16 @@ def evaluation_images(data: ImageData, split: str = "test", binarize_mode: str =
     if binarize_mode != "dynamic":
         return binarize(x, binarize_mode)
     generator = torch.Generator().manual_seed(_EVALUATION_SEEDS[split])
-    return torch.bernoulli(x.detach().cpu(), generator=generator).to(x.device, x.dtype)
+    return binarize(x.detach().cpu(), "dynamic", generator).to(x.device)
+
+
+def spread_indices(total: int, n: int) -> torch.Tensor:
+    """n indices spread evenly over range(total): a fixed subset that covers every class of a
+    class-sorted split (the offline test set is sorted by class, so its first 500 images are
+    five of the ten digits)."""
+    if not 1 <= n <= total:
+        raise ValueError(f"n={n!r} is not valid; n must be an integer from 1 to {total}")
+    return torch.linspace(0, total - 1, n).round().long()
 
 
 def batches(x: torch.Tensor, batch_size: int, generator: torch.Generator | None = None,

@@ -78,9 +78,12 @@ def elbo(model, x: torch.Tensor) -> ELBOTerms:
     return ELBOTerms(reconstruction - kl, reconstruction, kl)
 
 
-def log_importance_weights(model, x: torch.Tensor, k: int) -> torch.Tensor:
-    """log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x) for z_k ~ q(z|x), shape (k, N)."""
-    q = model.encode(x)
+def log_importance_weights(model, x: torch.Tensor, k: int, q: Normal | None = None) -> torch.Tensor:
+    """log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x) for z_k ~ q(z|x), shape (k, N).
+
+    q is the encoder's q(z|x) unless another proposal is given (a Normal of batch shape (N, d)).
+    """
+    q = model.encode(x) if q is None else q
     z = q.rsample((k,))                                         # (k, N, d)
     logits = model.decode(z.flatten(0, 1)).unflatten(0, (k, len(x)))
     prior = Normal(torch.zeros_like(z), torch.ones_like(z), validate_args=False)
@@ -88,32 +91,38 @@ def log_importance_weights(model, x: torch.Tensor, k: int) -> torch.Tensor:
             + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1))
 
 
-def iwae_bound(model, x: torch.Tensor, k: int, rows_per_chunk: int = 4096) -> torch.Tensor:
+def iwae_bound(model, x: torch.Tensor, k: int, rows_per_chunk: int = 4096, q: Normal | None = None) -> torch.Tensor:
     """L_K = E[log (1/K) sum_k w_k], one Monte Carlo estimate per image, shape (N,).
 
     L_1 is the ELBO (with the KL estimated by sampling); L_K rises with K towards log p(x).
     The K samples are drawn in chunks of about `rows_per_chunk` decoded images, combined with
-    a running logsumexp, so memory stays bounded for K in the thousands.
+    a running logsumexp, so memory stays bounded for K in the thousands. With a proposal `q`
+    other than the encoder's (notebook 03 optimises one per image) it is still a lower bound.
     """
     k = check_int("k", k, minimum=1)
     rows_per_chunk = check_int("rows_per_chunk", rows_per_chunk, minimum=1)
     chunk = max(1, min(k, rows_per_chunk // max(1, len(x))))
     total = None
     for start in range(0, k, chunk):
-        lw = torch.logsumexp(log_importance_weights(model, x, min(chunk, k - start)), dim=0)
+        lw = torch.logsumexp(log_importance_weights(model, x, min(chunk, k - start), q), dim=0)
         total = lw if total is None else torch.logaddexp(total, lw)
     return total - math.log(k)
 
 
 @torch.no_grad()
-def log_likelihood(model, x: torch.Tensor, k: int = 1000, batch_size: int = 100) -> torch.Tensor:
+def log_likelihood(model, x: torch.Tensor, k: int = 1000, batch_size: int = 100, q: Normal | None = None
+                   ) -> torch.Tensor:
     """The importance-sampling estimate of log p(x) with K = k samples from q(z|x), shape (N,).
 
     An estimate of a lower bound (L_K) that tightens as k grows; the usual way to report a
-    VAE's test log-likelihood (Burda et al. 2015 use k = 5000).
+    VAE's test log-likelihood (Burda et al. 2015 use k = 5000). `q`: another proposal, of batch
+    shape (N, d), instead of the encoder's.
     """
     batch_size = check_int("batch_size", batch_size, minimum=1)
-    return torch.cat([iwae_bound(model, x[i:i + batch_size], k) for i in range(0, len(x), batch_size)])
+
+    def part(i):
+        return None if q is None else Normal(q.loc[i:i + batch_size], q.scale[i:i + batch_size], validate_args=False)
+    return torch.cat([iwae_bound(model, x[i:i + batch_size], k, q=part(i)) for i in range(0, len(x), batch_size)])
 
 
 def nats_to_bits_per_dim(nats: torch.Tensor | float, dims: int = PIXELS) -> torch.Tensor | float:

@@ -51,6 +51,7 @@ RULES = {
     "EPOCHS": _positive_int,
     "MAX_EPOCHS": _positive_int,
     "PATIENCE": _positive_int,
+    "PLATEAU": _positive_int,
     "WARMUP_EPOCHS": lambda n, v: check_int(n, v, minimum=0),
     "BATCH_SIZE": _positive_int,
     "LR": lambda n, v: check_number(n, v, 0.0, strict=True, hint="e.g. 1e-3"),
@@ -61,6 +62,7 @@ RULES = {
     "K_MAX": _positive_int,
     "K_EVAL": _positive_int,
     "N_EVAL": _positive_int,
+    "N_GAP": _positive_int,
     "N_TRAIN": lambda n, v: check_int(n, v, minimum=0),
     "BETAS": _list_of(lambda n, v: check_number(n, v, 0.0), "numbers >= 0", "[0.5, 1, 4]"),
     "LATENT_DIMS": _list_of(_positive_int, "integers >= 1", "[2, 10]"),
@@ -76,8 +78,10 @@ REFERENCE_RUNS: dict[str, dict] = {
     "02_vae": dict(DATASET="mnist", LATENT_DIM=2, HIDDEN=512, ARCH="mlp", BETA=1.0, EPOCHS=50, BATCH_SIZE=128,
                    LR=1e-3, SEED=0, DEVICE="auto", BINARIZE="dynamic"),
     "03_elbo": dict(DATASET="mnist", LATENT_DIM=2, HIDDEN=512, ARCH="mlp", EPOCHS=50, BINARIZE="dynamic",
-                    K_MAX=1000, N_EVAL=500, SEED=0, DEVICE="auto"),
-    "04_results": {},
+                    K_MAX=1000, N_EVAL=500, N_GAP=100, SEED=0, DEVICE="auto"),
+    "04_results": dict(DATASET="mnist", LATENT_DIM=20, HIDDEN=256, BINARIZE="dynamic", MAX_EPOCHS=300, LR=2e-3,
+                       PLATEAU=5, PATIENCE=10, SEEDS=[0, 1, 2], BETAS=[0.5, 1, 4], LATENT_DIMS=[2, 20, 64], FREE_BITS=0.25, K_EVAL=1000,
+                       N_EVAL=500, DEVICE="auto"),
 }
 REFERENCE_DESCRIPTION = "the default parameters, on the offline data, on the CPU"
 

@@ -132,8 +132,8 @@ def loss_curves(history, title: str = "training", beta: float | None = None) -> 
     for ax, name in zip(axes[0], names):
         for split, style in splits:
             values = getattr(history, split, {}).get(name, [])
-            if values:
-                ax.plot(epochs[:len(values)], values, style, label=split, markersize=2, linewidth=1)
+            if len(values) == len(epochs):  # a test score of the final model only (test_curve=False) is no curve
+                ax.plot(epochs, values, style, label=split, markersize=2, linewidth=1)
         best = getattr(history, "best_epoch", 0)
         if best and best != len(epochs):
             ax.axvline(best, color="gray", linestyle=":", label=f"best epoch ({best})")

@@ -1,9 +1,10 @@
-"""Interactive widgets (ipywidgets): explore a latent space, retrain with other settings.
+"""Interactive widgets (ipywidgets): explore a latent space, retrain with other settings, move
+an approximate posterior and watch the ELBO.
 
-Used in notebooks 01 and 02. Both do nothing until a person acts: when a notebook runs
-headless (papermill, nbval) they are built at the notebook's parameter values and shown, and
-no training is started. Tests drive them from Python (set a slider's ``.value``, call
-``.button.click()``) and check what they show.
+Used in notebooks 01, 02 (`LatentExplorer`, `TrainingPanel`) and 03 (`ELBOPlayground`). They do
+nothing until a person acts: when a notebook runs headless (papermill, nbval) they are built at
+the notebook's parameter values and shown, and no training is started. Tests drive them from
+Python (set a slider's ``.value``, call ``.button.click()``) and check what they show.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import base64
 import html
 import io
+from typing import Callable
 
 import ipywidgets as widgets
 import torch
+from torch.distributions import MultivariateNormal, kl_divergence
 from torchvision.utils import make_grid, save_image
 
 from helpers.models import VAE, AutoEncoder
@@ -167,3 +170,130 @@ class TrainingPanel(_Displayable):
         if isinstance(model, VAE):
             rows.append(model.sample(10, torch.Generator().manual_seed(0)))
         return torch.cat([r.cpu() for r in rows])
+
+
+class ELBOPlayground(_Displayable):
+    """An approximate posterior q = N(mu, diag(sigma^2)) with four sliders (the two means and the
+    two log standard deviations) over a 2-D latent model whose log p(x) and posterior p(z|x) are
+    exact. As a slider moves, it shows log p(x), ELBO(q) and KL(q || p(z|x)), which always add up
+    (log p(x) = ELBO(q) + KL), and draws q over the true posterior.
+
+    `elbo(mean, covariance)` computes the exact ELBO of a Gaussian q (notebook 03 writes it out).
+    """
+
+    def __init__(self, elbo: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], log_px: float,
+                 posterior: MultivariateNormal, mean=(2.0, -2.0), log_sd=(0.0, 0.0), extent: float = 4.0):
+        if posterior.event_shape != (2,):
+            raise ValueError(f"posterior must be a 2-D MultivariateNormal, not event shape {tuple(posterior.event_shape)}")
+        self.elbo_fn, self.log_px, self.posterior, self.extent = elbo, float(log_px), posterior, extent
+
+        def slider(description, value, low, high):
+            return widgets.FloatSlider(value=value, min=low, max=high, step=0.05, description=description,
+                                       continuous_update=True, layout=widgets.Layout(width="320px"))
+
+        self.sliders = [slider("mean z1", mean[0], -extent, extent), slider("mean z2", mean[1], -extent, extent),
+                        slider("log sd z1", log_sd[0], -3.0, 1.0), slider("log sd z2", log_sd[1], -3.0, 1.0)]
+        self.readout = widgets.HTML()
+        self.image = widgets.Image(format="png", width=380, height=380)
+        self.values: dict[str, float] = {}
+        for s in self.sliders:
+            s.observe(self.update, names="value")
+        self.update()
+        self.widget = widgets.HBox([widgets.VBox([*self.sliders, self.readout]), self.image])
+
+    def q(self) -> MultivariateNormal:
+        mean = torch.tensor([self.sliders[0].value, self.sliders[1].value], dtype=self.posterior.loc.dtype)
+        var = torch.tensor([self.sliders[2].value, self.sliders[3].value], dtype=self.posterior.loc.dtype).mul(2).exp()
+        return MultivariateNormal(mean, torch.diag(var))
+
+    def describe(self) -> str:
+        v = self.values
+        return (f"ELBO playground: log p(x) = {v['log_px']:.3f} = ELBO(q) {v['elbo']:.3f} + KL(q || p(z|x)) "
+                f"{v['kl']:.3f}; run the notebook to move q.")
+
+    def update(self, change=None) -> None:
+        q = self.q()
+        with torch.no_grad():
+            elbo = float(self.elbo_fn(q.loc, q.covariance_matrix))
+            kl = float(kl_divergence(q, self.posterior))
+        self.values = {"log_px": self.log_px, "elbo": elbo, "kl": kl}
+        self.readout.value = (f"<b>log p(x)</b> = {self.log_px:.3f}<br><b>ELBO(q)</b> = {elbo:.3f}<br>"
+                              f"<b>KL(q || p(z|x))</b> = {kl:.3f}<br>ELBO + KL = {elbo + kl:.3f}")
+        self.image.value = self._picture(q)
+
+    def _picture(self, q: MultivariateNormal) -> bytes:
+        from matplotlib.figure import Figure  # not pyplot: nothing is registered, nothing to close
+        from matplotlib.patches import Ellipse
+
+        fig = Figure(figsize=(3.8, 3.8), dpi=100)
+        ax = fig.add_subplot()
+        grid = torch.linspace(-self.extent, self.extent, 121, dtype=self.posterior.loc.dtype)
+        zz = torch.stack(torch.meshgrid(grid, grid, indexing="xy"), -1)
+        ax.contourf(grid, grid, self.posterior.log_prob(zz).exp(), levels=12, cmap="Blues")
+        for k, alpha in ((1, 1.0), (2, 0.5)):  # q's 1- and 2-standard-deviation ellipses
+            sd = q.covariance_matrix.diagonal().sqrt()
+            ax.add_patch(Ellipse(q.loc.tolist(), 2 * k * sd[0].item(), 2 * k * sd[1].item(), fill=False,
+                                 edgecolor="tab:red", linewidth=2, alpha=alpha))
+        ax.plot(*q.loc.tolist(), "x", color="tab:red")
+        ax.set_xlim(-self.extent, self.extent)
+        ax.set_ylim(-self.extent, self.extent)
+        ax.set_xlabel("$z_1$")
+        ax.set_ylabel("$z_2$")
+        ax.set_title("p(z|x) (blue) and q (red)", fontsize=10)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        return buffer.getvalue()
+
+
+class ModelBrowser(_Displayable):
+    """Pick a trained model by its KL weight beta and its latent size; see its reconstructions of
+    a few test images, samples from its prior, and its row of numbers. No training: it shows
+    models that were trained before (notebook 04's sweeps), and says so for a combination that
+    was not trained."""
+
+    def __init__(self, models: dict[tuple[float, int], torch.nn.Module], numbers: dict[tuple[float, int], dict],
+                 images: torch.Tensor, initial: tuple[float, int] | None = None, samples: int = 8, seed: int = 0):
+        if not models or set(models) != set(numbers):
+            raise ValueError("models and numbers must be non-empty dicts with the same (beta, latent_dim) keys")
+        self.models, self.numbers, self.images = models, numbers, images
+        self.samples, self.seed = samples, seed
+        betas = sorted({b for b, _ in models})
+        dims = sorted({d for _, d in models})
+        start = initial if initial in models else next(iter(models))
+        self.beta = widgets.Dropdown(options=[(f"{b:g}", b) for b in betas], value=start[0], description="β")
+        self.latent_dim = widgets.Dropdown(options=dims, value=start[1], description="latent dim")
+        self.table = widgets.HTML()
+        self.image = widgets.Image(format="png")
+        for w in (self.beta, self.latent_dim):
+            w.observe(self.update, names="value")
+        self.update()
+        self.widget = widgets.VBox([widgets.HBox([self.beta, self.latent_dim]), self.table, self.image])
+
+    @property
+    def key(self) -> tuple[float, int]:
+        return self.beta.value, self.latent_dim.value
+
+    def describe(self) -> str:
+        b, d = self.key
+        return f"Model browser: beta = {b:g}, latent dim {d}; run the notebook to pick another model."
+
+    @torch.no_grad()
+    def update(self, change=None) -> None:
+        if self.key not in self.models:
+            trained = ", ".join(f"β={b:g} with {d}-D" for b, d in self.models)
+            self.table.value = f"<i>Not trained in this notebook. Trained: {html.escape(trained)}.</i>"
+            self.image.value = b""
+            return
+        model = self.models[self.key]
+        device = next(model.parameters()).device
+        x = self.images.to(device)
+        recon = torch.sigmoid(model.decode(model.encode(x).loc))
+        pairs = torch.stack([x, recon], 1).flatten(0, 1)           # true | reconstructed, side by side
+        prior = model.sample(self.samples, torch.Generator().manual_seed(self.seed))
+        self.image.value = png_bytes(torch.cat([pairs.cpu(), prior.cpu()]), nrow=2 * len(x) // 2, scale=2)
+        cells = "".join(f"<th style='padding:2px 8px'>{html.escape(k)}</th>" for k in self.numbers[self.key])
+        values = "".join(f"<td style='padding:2px 8px'>{v:.4g}</td>" if isinstance(v, float) else
+                         f"<td style='padding:2px 8px'>{html.escape(str(v))}</td>" for v in self.numbers[self.key].values())
+        self.table.value = (f"<table><tr>{cells}</tr><tr>{values}</tr></table>Top rows: test images and their "
+                            "reconstructions, in pairs; last row: samples from the prior (mean images).")

@@ -246,3 +246,11 @@ def test_batches_are_a_seeded_permutation():
     assert all(torch.equal(a, b) for a, b in zip(idx, again))
     other = torch.cat(list(batches(x, 128, torch.Generator().manual_seed(2))))
     assert not torch.equal(torch.cat(idx), other)
+
+
+def test_spread_indices_cover_every_class_of_a_sorted_split(mnist):
+    pick = D.spread_indices(len(mnist.x_test), 500)
+    assert len(pick) == len(set(pick.tolist())) == 500 and pick[0] == 0 and pick[-1] == 999
+    assert mnist.y_test[pick].bincount().tolist() == [50] * 10
+    with pytest.raises(ValueError, match="n=0.*from 1 to 10"):
+        D.spread_indices(10, 0)

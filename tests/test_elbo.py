@@ -169,3 +169,16 @@ def test_active_units_counts_the_dimensions_whose_mean_moves_with_x():
     assert variances[0] > 0.01 > variances[1] and variances[2] == 0
     with pytest.raises(ValueError, match="holds 1 image.*at least 2"):
         active_units(Fixed(), x[:1])
+
+
+def test_a_given_proposal_replaces_the_encoders(vae_and_x):
+    model, x = vae_and_x
+    with torch.no_grad():
+        q = model.encode(x[:6])
+        torch.manual_seed(4)
+        default = log_likelihood(model, x[:6], k=50, batch_size=4)
+        torch.manual_seed(4)
+        same = log_likelihood(model, x[:6], k=50, batch_size=4, q=q)
+        assert torch.allclose(default, same, atol=1e-5)
+        far = Normal(q.loc + 5.0, q.scale)  # a poor proposal: still a lower bound, a much looser one
+        assert (log_likelihood(model, x[:6], k=50, q=far) < default - 1.0).all()

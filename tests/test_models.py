@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from helpers.models import VAE, AutoEncoder, count_parameters
+from helpers.models import VAE, AutoEncoder, ConditionalVAE, count_parameters
 
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
@@ -60,3 +60,43 @@ def test_sample_is_reproducible_with_a_generator():
 def test_bad_arguments_name_the_parameter(cls, kwargs, message):
     with pytest.raises(ValueError, match=message):
         cls(**kwargs)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_the_conditional_vae_takes_the_label_in_both_networks(arch):
+    torch.manual_seed(0)
+    model = ConditionalVAE(latent_dim=3, n_classes=10, hidden=32, arch=arch, channels=(4, 8))
+    x, y = torch.rand(5, 1, 28, 28), torch.tensor([0, 1, 2, 3, 9])
+    q, z, logits = model(x, y)
+    assert q.loc.shape == z.shape == (5, 3) and logits.shape == (5, 1, 28, 28)
+    assert not torch.allclose(model.encode(x, y).loc, model.encode(x, (y + 1) % 10).loc)   # the label reaches q
+    same_z = torch.zeros(10, 3)
+    images = torch.sigmoid(model.decode(same_z, torch.arange(10)))
+    assert (images[1:] - images[0]).abs().amax() > 1e-4                                    # and the decoder
+    assert model.sample(4, 7).shape == (4, 1, 28, 28) and model.sample(2, torch.tensor([1, 2])).shape[0] == 2
+    assert model.config["n_classes"] == 10 and (arch == "mlp") == ("channels" not in model.config)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m: m.encode(torch.rand(2, 1, 28, 28), torch.tensor([0, 10])), r"labels from 0 to 10.*from 0 to 9"),
+    (lambda m: m.encode(torch.rand(2, 1, 28, 28), torch.tensor([0.0, 1.0])), r"integer class labels"),
+    (lambda m: m.decode(torch.zeros(3, 2), torch.tensor([0, 1])), r"one label per code"),
+    (lambda m: m.sample(3, torch.tensor([0, 1])), r"one per image: \(3,\)"),
+    (lambda m: ConditionalVAE(2, n_classes=1), r"n_classes=1.*>= 2"),
+    (lambda m: VAE(2, 16, "conv", channels=(8,)), r"channels=\(8,\)"),
+])
+def test_the_conditional_vae_refuses_bad_labels(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(ConditionalVAE(latent_dim=2, hidden=16))
+
+
+def test_fit_trains_a_conditional_vae_with_the_labels(small, cache_dir):
+    from helpers.train import evaluate, fit
+    torch.manual_seed(0)
+    model = ConditionalVAE(latent_dim=2, hidden=64)
+    history = fit(model, small, epochs=2, device="cpu", progress=False, verbose=False)
+    assert history.test["loss"][-1] < history.test["loss"][0] < 543
+    x, y = small.x_test.to(torch.float32), small.y_test
+    right = evaluate(model, x, y=y)["loss"]
+    wrong = evaluate(model, x, y=(y + 5) % 10)["loss"]
+    assert right < wrong  # the model uses the label: the wrong one explains the images worse

@@ -124,7 +124,8 @@ def test_the_key_holds_every_argument_of_fit(small):
 
 
 CHANGED_ARGUMENTS = [("epochs", 2), ("batch_size", 64), ("lr", 2e-3), ("beta", 2.0), ("binarize_mode", "static"),
-                     ("warmup_epochs", 1), ("free_bits", 0.5), ("patience", 3), ("seed", 1)]
+                     ("warmup_epochs", 1), ("free_bits", 0.5), ("patience", 3), ("plateau", 2), ("seed", 1),
+                     ("test_curve", False)]
 
 
 @pytest.mark.parametrize("name, value", CHANGED_ARGUMENTS)
@@ -363,10 +364,22 @@ def test_early_stopping_restores_the_best_epoch_not_the_last(overfitting, cache_
     assert evaluate(model, x_val)["loss"] < val[-1] - 1.0  # what keeping the last epoch would have given
 
 
+def test_without_a_test_curve_the_test_images_are_scored_once_for_the_model_returned(overfitting, cache_dir):
+    kw = dict(epochs=30, patience=3, lr=3e-3, batch_size=16, device="cpu", **QUIET)
+    with_curve = fit(fresh_vae(latent_dim=8, hidden=256), overfitting, **kw)
+    model = fresh_vae(latent_dim=8, hidden=256)
+    once = fit(model, overfitting, test_curve=False, **kw)
+    assert len(once.test["loss"]) == 1 and len(once.validation["loss"]) == once.epochs_run == with_curve.epochs_run
+    assert once.validation == with_curve.validation  # the same training
+    assert once.test["loss"][0] == pytest.approx(with_curve.test["loss"][once.best_epoch - 1], abs=1e-4)
+
+
 def test_early_stopping_needs_a_validation_split(small, cache_dir):
     no_val = ImageData(small.name, small.source, small.x_train, small.y_train, small.x_test, small.y_test)
     with pytest.raises(ValueError, match="patience.*x_val is None"):
         fit(fresh_vae(), no_val, epochs=2, patience=1, device="cpu", **QUIET)
+    with pytest.raises(ValueError, match="plateau.*x_val is None"):
+        fit(fresh_vae(), no_val, epochs=2, plateau=1, device="cpu", **QUIET)
     h = fit(fresh_vae(), no_val, epochs=1, device="cpu", **QUIET)  # without early stopping it trains
     assert h.validation["loss"] == [] and len(h.test["loss"]) == 1
 
@@ -398,6 +411,22 @@ def test_early_stopping_never_stops_or_chooses_during_the_warm_up(small, cache_d
     calls["validation"] = 0
     h = fit(fresh_vae(), small, epochs=8, warmup_epochs=0, patience=1, device="cpu", cache=False, **QUIET)
     assert h.epochs_run == 2 and h.best_epoch == 1  # without a warm-up the same losses stop it at once
+
+
+def test_the_learning_rate_is_cut_by_3_when_the_validation_loss_stalls(small, cache_dir, monkeypatch):
+    real, calls = T.evaluate, {"validation": 0}
+
+    def stalls_after_epoch_2(model, x, beta=1.0, **kw):  # validation loss: 3, 2, then 2.5 for ever
+        scores = real(model, x, beta, **kw)
+        if len(x) == len(small.x_val):
+            calls["validation"] += 1
+            scores["loss"] = {1: 3.0, 2: 2.0}.get(calls["validation"], 2.5)
+        return scores
+
+    monkeypatch.setattr(T, "evaluate", stalls_after_epoch_2)
+    h = fit(fresh_vae(), small, epochs=8, lr=9e-3, plateau=2, device="cpu", **QUIET)
+    # epochs 3 and 4 do not improve: the rate is cut after epoch 4, and again two epochs later
+    assert h.lr == pytest.approx([9e-3] * 4 + [3e-3] * 2 + [1e-3] * 2)
 
 
 def test_training_loss_is_the_batch_mean_plus_beta_kl_with_a_floor():
@@ -456,8 +485,10 @@ def test_without_fused_adam_fit_falls_back_to_the_plain_one(small, cache_dir, mo
     ({"warmup_epochs": -2}, r"warmup_epochs=-2"),
     ({"free_bits": -0.5}, r"free_bits=-0.5"),
     ({"patience": 0}, r"patience=0.*>= 1"),
+    ({"plateau": 0}, r"plateau=0.*>= 1"),
     ({"cache_key": 3}, r"cache_key=3"),
     ({"callback": "print"}, r"callback='print'"),
+    ({"test_curve": "yes"}, r"test_curve='yes'"),
 ])
 def test_bad_arguments_raise_and_write_nothing(kwargs, message, small, cache_dir):
     model = fresh_vae()

@@ -101,3 +101,65 @@ def test_a_page_without_widgets_gets_text_and_the_picture():
     assert base64.b64decode(bundle["image/png"]) == explorer.image.value
     assert metadata["image/png"]["alt"].endswith(bundle["text/plain"])
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def linear_gaussian():
+    """A 2-D linear-Gaussian latent model with its exact log p(x), posterior and ELBO (notebook 03)."""
+    import math
+
+    from torch.distributions import MultivariateNormal, kl_divergence
+    g = torch.Generator().manual_seed(0)
+    d, D, s = 2, 5, 0.5
+    W, b = torch.randn(D, d, generator=g, dtype=torch.float64), torch.randn(D, generator=g, dtype=torch.float64)
+    x = W @ torch.randn(d, generator=g, dtype=torch.float64) + b
+    log_px = MultivariateNormal(b, W @ W.T + s ** 2 * torch.eye(D, dtype=torch.float64)).log_prob(x)
+    S = torch.linalg.inv(torch.eye(d, dtype=torch.float64) + W.T @ W / s ** 2)
+    posterior = MultivariateNormal(S @ W.T @ (x - b) / s ** 2, S)
+    standard = MultivariateNormal(torch.zeros(d, dtype=torch.float64), torch.eye(d, dtype=torch.float64))
+
+    def elbo(mean, cov):
+        r = x - W @ mean - b
+        return (-0.5 * D * math.log(2 * math.pi * s ** 2) - (r @ r + torch.trace(W @ cov @ W.T)) / (2 * s ** 2)
+                - kl_divergence(MultivariateNormal(mean, cov), standard))
+    return elbo, log_px.item(), posterior
+
+
+def test_the_elbo_playground_always_adds_up_and_redraws():
+    from helpers.widgets import ELBOPlayground
+    elbo, log_px, posterior = linear_gaussian()
+    playground = ELBOPlayground(elbo, log_px, posterior)
+    first_image, first = playground.image.value, dict(playground.values)
+    assert first_image[:4] == b"\x89PNG" and first["kl"] > 1
+    assert first["elbo"] + first["kl"] == pytest.approx(log_px, abs=1e-9)
+    for slider, value in zip(playground.sliders, [*posterior.loc.tolist(), *(0.5 * posterior.covariance_matrix
+                                                                              .diagonal().log()).tolist()]):
+        slider.value = round(value / 0.05) * 0.05  # on the sliders' grid
+    moved = playground.values
+    assert moved["elbo"] + moved["kl"] == pytest.approx(log_px, abs=1e-9)
+    assert moved["kl"] < first["kl"] and moved["elbo"] > first["elbo"] and playground.image.value != first_image
+    assert "ELBO + KL" in playground.readout.value and f"{log_px:.3f}" in playground.readout.value
+    assert playground.describe().startswith(f"ELBO playground: log p(x) = {log_px:.3f}")
+    with pytest.raises(ValueError, match="2-D MultivariateNormal"):
+        from torch.distributions import MultivariateNormal
+        ELBOPlayground(elbo, log_px, MultivariateNormal(torch.zeros(3), torch.eye(3)))
+
+
+def test_the_model_browser_shows_the_chosen_model_and_says_when_one_was_not_trained():
+    from helpers.widgets import ModelBrowser
+    models = {}
+    for key in ((1.0, 2), (4.0, 2), (1.0, 4)):
+        set_seed(int(key[0] + key[1]))
+        models[key] = VAE(latent_dim=key[1], hidden=16)
+    numbers = {k: {"NLL": 100.0 + k[0], "active units": k[1]} for k in models}
+    browser = ModelBrowser(models, numbers, torch.rand(4, 1, 28, 28), initial=(1.0, 2))
+    first = browser.image.value
+    assert first[:4] == b"\x89PNG" and "101" in browser.table.value
+    browser.beta.value = 4.0
+    assert browser.image.value != first and "104" in browser.table.value
+    browser.latent_dim.value = 4  # beta 4 with a 4-D code was not trained
+    assert browser.image.value == b"" and "Not trained" in browser.table.value
+    browser.beta.value = 1.0
+    assert browser.image.value[:4] == b"\x89PNG" and "active units" in browser.table.value
+    assert browser.describe().startswith("Model browser: beta = 1, latent dim 4")
+    with pytest.raises(ValueError, match="same"):
+        ModelBrowser(models, {}, torch.rand(2, 1, 28, 28))
