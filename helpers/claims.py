@@ -41,7 +41,7 @@ class Claims:
         because = f" ({evidence})" if evidence else ""
         if bool(condition):
             self.held += 1
-            print(f"✓ {sentence}")
+            print(f"✓ {sentence}{because}")
             return
         self.failed.append(sentence)
         if self.reference_run:

@@ -32,9 +32,9 @@ import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -91,7 +91,7 @@ class ImageData:
         check_choice("split", split, SPLITS)
         x = {"train": self.x_train, "validation": self.x_val, "test": self.x_test}[split]
         if x is None:
-            raise ValueError(f"these data have no validation split (x_val is None); "
+            raise ValueError("these data have no validation split (x_val is None); "
                              "load them with load_data(..., validation=0.1)")
         return x
 
@@ -109,7 +109,7 @@ class ImageData:
         return (f"Data: {self.name} from {self.source}: {sizes}{len(self.x_test):,} test images{val}, "
                 f"shape {tuple(self.x_train.shape[1:])}, values in [0, 1]")
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "ImageData":
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> ImageData:
         def move(t):
             return None if t is None else t.to(device) if t.dtype == torch.long else t.to(device, dtype)
         return ImageData(self.name, self.source, move(self.x_train), move(self.y_train), move(self.x_test),

@@ -64,6 +64,7 @@ RULES = {
     "N_EVAL": _positive_int,
     "N_GAP": _positive_int,
     "N_TRAIN": lambda n, v: check_int(n, v, minimum=0),
+    "N_TRAIN_CVAE": lambda n, v: check_int(n, v, minimum=0),
     "BETAS": _list_of(lambda n, v: check_number(n, v, 0.0), "numbers >= 0", "[0.5, 1, 4]"),
     "LATENT_DIMS": _list_of(_positive_int, "integers >= 1", "[2, 10]"),
     "DEVICE": _device,
@@ -79,9 +80,12 @@ REFERENCE_RUNS: dict[str, dict] = {
                    LR=1e-3, SEED=0, DEVICE="auto", BINARIZE="dynamic"),
     "03_elbo": dict(DATASET="mnist", LATENT_DIM=2, HIDDEN=512, ARCH="mlp", EPOCHS=50, BINARIZE="dynamic",
                     K_MAX=1000, N_EVAL=500, N_GAP=100, SEED=0, DEVICE="auto"),
-    "04_results": dict(DATASET="mnist", LATENT_DIM=20, HIDDEN=256, BINARIZE="dynamic", MAX_EPOCHS=300, LR=2e-3,
-                       PLATEAU=5, PATIENCE=10, SEEDS=[0, 1, 2], BETAS=[0.5, 1, 4], LATENT_DIMS=[2, 20, 64], FREE_BITS=0.25, K_EVAL=1000,
-                       N_EVAL=500, DEVICE="auto"),
+    "04_results": dict(DATASET="mnist", LATENT_DIM=20, HIDDEN=200, BINARIZE="dynamic", MAX_EPOCHS=300, LR=2e-3,
+                       PLATEAU=5, PATIENCE=10, SEEDS=[0, 1, 2], BETAS=[0.5, 1, 4], LATENT_DIMS=[2, 20, 64],
+                       FREE_BITS=0.25, K_EVAL=1000, N_EVAL=500, DEVICE="auto"),
+    "05_going_further": dict(DATASET="fashion-mnist", LATENT_DIM=10, HIDDEN=256, N_TRAIN=2000, N_TRAIN_CVAE=10000,
+                             MAX_EPOCHS=200, LR=2e-3, PLATEAU=4, PATIENCE=8, K_EVAL=1000, N_EVAL=200, SEED=0,
+                             DEVICE="auto"),
 }
 REFERENCE_DESCRIPTION = "the default parameters, on the offline data, on the CPU"
 

@@ -24,9 +24,9 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -40,6 +40,7 @@ from helpers.models import VAE, AutoEncoder
 from helpers.paths import short
 
 METRICS = ("loss", "reconstruction", "kl")
+IMPROVEMENT = 1e-4  # a validation loss improves when it falls by more than this fraction (as in ReduceLROnPlateau)
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -219,8 +220,9 @@ def fit(model: torch.nn.Module, data: ImageData, *, epochs: int = 10, batch_size
       warmup_epochs + 1) and stays there. `free_bits`: a floor, in nats, on each latent
       dimension's batch-mean KL (see `training_loss`).
     - `patience`: early stopping. Train at most `epochs` epochs; stop when the validation loss
-      at the target beta (no free-bits floor) has not improved for `patience` epochs, and
-      restore the weights of the best epoch. Epochs of the warm-up are never chosen, nor
+      at the target beta (no free-bits floor) has not improved (fallen by more than 0.01%, the
+      threshold of torch's ReduceLROnPlateau) for `patience` epochs, and restore the weights of
+      the best epoch. Epochs of the warm-up are never chosen, nor
       counted against the patience. Needs a validation split.
     - `plateau`: when the validation loss has not improved for `plateau` epochs, divide the
       learning rate by 3 (torch's ReduceLROnPlateau), as often as it happens. A model then
@@ -339,7 +341,7 @@ def _train(model, data: ImageData, dev: torch.device, a: dict) -> History:
                 if scheduler is not None and epoch >= a["warmup_epochs"]:
                     scheduler.step(watched)
                 if a["patience"] is not None and epoch >= a["warmup_epochs"]:
-                    if watched < best_loss:
+                    if not math.isfinite(best_loss) or watched < best_loss - IMPROVEMENT * abs(best_loss):
                         best_loss, best, history.best_epoch = watched, good, epoch + 1
                     elif epoch + 1 - history.best_epoch >= a["patience"]:
                         break

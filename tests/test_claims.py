@@ -46,6 +46,7 @@ def test_the_reference_run_is_the_defaults_on_offline_data_on_the_cpu(capsys):
     assert differences_from_reference("01_autoencoder", defaults, offline, torch.device("meta")) == [
         "it runs on meta, not the CPU"]
     claim = claims_for("01_autoencoder", changed, offline, cpu)
-    assert not claim.reference_run and "This is not the reference run (EPOCHS=1 instead of 50)" in capsys.readouterr().out
+    assert not claim.reference_run
+    assert "This is not the reference run (EPOCHS=1 instead of 50)" in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"notebook='99_x'"):
         differences_from_reference("99_x", defaults, offline, cpu)

@@ -5,8 +5,16 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from helpers.elbo import (bernoulli_log_likelihood, elbo, gaussian_kl, gaussian_kl_per_dim, iwae_bound,
-                          log_importance_weights, log_likelihood, nats_to_bits_per_dim)
+from helpers.elbo import (
+    bernoulli_log_likelihood,
+    elbo,
+    gaussian_kl,
+    gaussian_kl_per_dim,
+    iwae_bound,
+    log_importance_weights,
+    log_likelihood,
+    nats_to_bits_per_dim,
+)
 from helpers.models import VAE
 
 

@@ -23,10 +23,10 @@ SMALL = {
     "01_autoencoder": {"EPOCHS": 1, "LATENT_DIM": 3, "HIDDEN": 64},
     "02_vae": {"EPOCHS": 1, "BETA": 4.0, "HIDDEN": 64},
     "03_elbo": {"EPOCHS": 1, "HIDDEN": 64, "K_MAX": 50, "N_EVAL": 40, "N_GAP": 10},
-    "04_results": {"MAX_EPOCHS": 2, "PATIENCE": 1, "HIDDEN": 32, "LATENT_DIM": 4, "SEEDS": [0, 1],
+    "04_results": {"MAX_EPOCHS": 2, "PLATEAU": 1, "PATIENCE": 1, "HIDDEN": 32, "LATENT_DIM": 4, "SEEDS": [0, 1],
                    "BETAS": [1, 4], "LATENT_DIMS": [2, 4, 8], "K_EVAL": 20, "N_EVAL": 50},
-    "05_going_further": {"MAX_EPOCHS": 1, "PATIENCE": 1, "HIDDEN": 32, "N_TRAIN": 2000, "K_EVAL": 10,
-                         "N_EVAL": 50, "DATASET": "mnist"},
+    "05_going_further": {"DATASET": "mnist", "MAX_EPOCHS": 2, "PLATEAU": 1, "PATIENCE": 1, "HIDDEN": 32,
+                         "N_TRAIN": 500, "N_TRAIN_CVAE": 1000, "K_EVAL": 10, "N_EVAL": 50},
 }
 
 BAD = {
@@ -116,7 +116,8 @@ def test_every_exercise_has_a_worked_solution(name):
 
 
 @pytest.mark.notebook
-@pytest.mark.parametrize("name, number, title", [(n, number, title) for n in NAMES for number, title, _ in solutions(n)])
+@pytest.mark.parametrize("name, number, title",
+                         [(n, number, title) for n in NAMES for number, title, _ in solutions(n)])
 def test_solution(name, number, title, small_runs):
     """Every worked solution runs: test_solution[01_autoencoder-1-linear autoencoder] ..."""
     nb = nbformat.read(small_runs(name), as_version=4)
@@ -166,6 +167,36 @@ def test_03_small_run_records_its_numbers(small_runs):
     assert m["mnist_mean_gap"] == pytest.approx(m["mnist_log_likelihood"] - m["mnist_mean_elbo"], abs=1e-3)
     assert m["mnist_log_likelihood_bits_per_dim"] == pytest.approx(-m["mnist_log_likelihood"] / (784 * math.log(2)))
     assert 0 < m["gap_share_top_decile"] <= 1 and m["amortization_gap"] > -0.5 and m["approximation_gap"] > -0.5
+
+
+@pytest.mark.notebook
+def test_04_small_run_records_its_numbers(small_runs):
+    m = small_metrics(small_runs, "04_results")
+    assert m["seeds"] == [0, 1] and m["max_epochs"] == 2 and m["binarize"] == "dynamic"
+    assert set(m["nll_by_beta"]) == set(m["active_units_by_beta"]) == {"1", "4"}
+    assert set(m["nll_by_latent_dim"]) == set(m["active_units_by_latent_dim"]) == {"2", "4", "8"}
+    # the sweeps share the main model, and the headline is the mean over its seeds
+    assert m["nll_by_beta"]["1"] == m["nll_by_latent_dim"]["4"] == m["test_nll_by_seed"]["0"]
+    assert m["test_nll_mean"] == pytest.approx(sum(m["test_nll_by_seed"].values()) / 2)
+    assert m["nll_collapsed"] == m["nll_by_latent_dim"]["8"] and m["active_units_collapsed"] <= 8
+    assert all(0 <= m["active_units_by_latent_dim"][d] <= int(d) for d in ("2", "4", "8"))
+    assert m["rate_by_beta"]["4"] < m["rate_by_beta"]["1"]           # a larger beta buys a lower rate ...
+    assert m["distortion_by_beta"]["4"] > m["distortion_by_beta"]["1"]  # ... with more distortion
+    assert all(0 < v < 784 * math.log(2) for v in m["nll_by_beta"].values())
+    assert m["ptx_recipe_test_bce"] > m["grey_cross_entropy_floor"] > 20  # a cross-entropy never beats the entropy
+    assert all(1 <= m["best_epoch_by_model"][k] <= m["epochs_run_by_model"][k] <= 2 for k in m["best_epoch_by_model"])
+
+
+@pytest.mark.notebook
+def test_05_small_run_records_its_numbers(small_runs):
+    m = small_metrics(small_runs, "05_going_further")
+    assert m["dataset"] == "mnist" and m["n_train_conv_comparison"] == 500 and m["n_train_cvae"] == 1000
+    assert abs(m["conv_params"] - m["mlp_params"]) < 0.05 * m["mlp_params"]
+    by_class = m["cvae_label_accuracy_by_class"]
+    assert len(by_class) == 10 and m["cvae_label_accuracy"] == pytest.approx(sum(by_class.values()) / 10)
+    assert 0.5 < m["classifier_accuracy"] <= 1 and all(0 <= v <= 1 for v in by_class.values())
+    assert 0 < m["mlp_nll"] < 784 * math.log(2) and 0 < m["conv_nll"] < 784 * math.log(2)
+    assert -1 <= m["style_correlation"] <= 1
 
 
 @pytest.mark.notebook

@@ -45,7 +45,8 @@ def test_loss_curves_have_one_panel_per_term():
 
 def test_other_figures_draw():
     x = torch.rand(6, 1, 28, 28)
-    for fig in (plots.reconstructions(x, x), plots.labelled_grid(x, torch.arange(6), [str(i) for i in range(10)], ncol=3),
+    names = [str(i) for i in range(10)]
+    for fig in (plots.reconstructions(x, x), plots.labelled_grid(x, torch.arange(6), names, ncol=3),
                 plots.latent_scatter(torch.randn(50, 2), torch.arange(50) % 10, [str(i) for i in range(10)]),
                 plots.interpolation(AutoEncoder(2, 16), torch.zeros(2), torch.ones(2), steps=4),
                 plots.diagram("vae"), plots.diagram("ae")):

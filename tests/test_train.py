@@ -8,8 +8,7 @@ import torch
 from helpers import train as T
 from helpers.data import ImageData, evaluation_images
 from helpers.models import VAE, AutoEncoder
-from helpers.train import (TrainingDivergedError, evaluate, fit, loss_terms, resolve_device, set_seed,
-                           training_loss)
+from helpers.train import TrainingDivergedError, evaluate, fit, loss_terms, resolve_device, set_seed, training_loss
 
 QUIET = dict(progress=False, verbose=False)
 
@@ -427,6 +426,21 @@ def test_the_learning_rate_is_cut_by_3_when_the_validation_loss_stalls(small, ca
     h = fit(fresh_vae(), small, epochs=8, lr=9e-3, plateau=2, device="cpu", **QUIET)
     # epochs 3 and 4 do not improve: the rate is cut after epoch 4, and again two epochs later
     assert h.lr == pytest.approx([9e-3] * 4 + [3e-3] * 2 + [1e-3] * 2)
+
+
+def test_an_improvement_must_be_more_than_a_hair(small, cache_dir, monkeypatch):
+    real, calls = T.evaluate, {"validation": 0}
+
+    def creeping(model, x, beta=1.0, **kw):  # 100, then 99.999, 99.998 ...: 0.001% per epoch
+        scores = real(model, x, beta, **kw)
+        if len(x) == len(small.x_val):
+            calls["validation"] += 1
+            scores["loss"] = 100.0 - 0.001 * calls["validation"]
+        return scores
+
+    monkeypatch.setattr(T, "evaluate", creeping)
+    h = fit(fresh_vae(), small, epochs=10, patience=2, device="cpu", **QUIET)
+    assert h.best_epoch == 1 and h.epochs_run == 3  # creeping below 0.01% counts as no improvement
 
 
 def test_training_loss_is_the_batch_mean_plus_beta_kl_with_a_floor():

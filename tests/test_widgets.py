@@ -163,3 +163,23 @@ def test_the_model_browser_shows_the_chosen_model_and_says_when_one_was_not_trai
     assert browser.describe().startswith("Model browser: beta = 1, latent dim 4")
     with pytest.raises(ValueError, match="same"):
         ModelBrowser(models, {}, torch.rand(2, 1, 28, 28))
+
+
+def test_the_conditional_explorer_draws_the_class_and_takes_a_style():
+    from helpers.models import ConditionalVAE
+    from helpers.widgets import ConditionalExplorer
+    set_seed(0)
+    model = ConditionalVAE(latent_dim=3, hidden=32)
+    images, labels = torch.rand(4, 1, 28, 28), torch.tensor([0, 3, 5, 9])
+    explorer = ConditionalExplorer(model, [str(i) for i in range(10)], images, labels)
+    first = explorer.image.value
+    explorer.label.value = 7
+    assert explorer.image.value != first and "class 7" in explorer.describe()
+    explorer.style.value = 2                                  # the style of test image 2 (a 5)
+    expected = model.encode(images[2:3], labels[2:3]).loc[0]
+    assert torch.allclose(explorer.z[0], expected, atol=0.03) and explorer.source.value[:4] == b"\x89PNG"
+    styled = explorer.image.value
+    explorer.sliders[0].value = explorer.sliders[0].value + 0.5
+    assert explorer.image.value != styled
+    with pytest.raises(ValueError, match="conditional VAE"):
+        ConditionalExplorer(VAE(2, 16), ["a"], images, labels)
