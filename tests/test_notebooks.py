@@ -36,7 +36,8 @@ BAD = {
                ("LATENT_DIM", 0, "an integer >= 1")],
     "03_elbo": [("K_MAX", 0, "an integer >= 1"), ("N_EVAL", -5, "an integer >= 1"), ("DEVICE", "gpu", "'auto', 'cpu'")],
     "04_results": [("BETAS", [1, -2], "a non-empty list of numbers >= 0"), ("LATENT_DIMS", "2, 5", "a non-empty list"),
-                   ("K_EVAL", 0, "an integer >= 1"), ("SEEDS", [0, -1], "a non-empty list of integers")],
+                   ("K_EVAL", 0, "an integer >= 1"), ("SEEDS", [0, -1], "a non-empty list of integers"),
+                   ("BINARIZE", "none", "'static' or 'dynamic'")],
     "05_going_further": [("DATASET", "cifar", "'mnist', 'fashion-mnist'"), ("N_TRAIN", -1, "an integer >= 0"),
                          ("PATIENCE", 0, "an integer >= 1")],
 }
