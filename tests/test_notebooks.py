@@ -196,8 +196,9 @@ def test_03_small_run_records_its_numbers(small_runs):
     m = small_metrics(small_runs, "03_elbo")
     assert m["K_MAX"] == 50 and m["N_EVAL"] == 40 and m["N_GAP"] == 10
     assert m["exact_model_largest_identity_error"] < 1e-9 and m["exact_model_final_gap"] < 1e-3
-    # E[L_K] rises with K from the ELBO (K = 1). After one epoch the gap is nats wide, while a mean over 40 images
-    # of L_K estimates moves by tenths of a nat between runs: strict, no slack
+    # E[L_K] rises with K from the ELBO (K = 1; Burda et al., theorem 1). After one epoch the steps are nats wide
+    # (a small run on the 2-core CPU: ELBO -318.9, L_10 -293.2, L_50 -287.2), far beyond the noise of a mean over
+    # 40 images (test_elbo checks the rise against its standard errors): strict, no slack
     lk = m["mnist_lk_by_k"]
     assert set(lk) == {"10", "50"} and m["mnist_log_likelihood"] == lk["50"]
     assert m["mnist_mean_elbo"] < lk["10"] < lk["50"] < -86.76  # and below the converged log p(x) of Burda et al.
