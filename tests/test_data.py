@@ -211,11 +211,11 @@ def test_bad_names_list_the_valid_ones(kwargs, message, tmp_path):
     assert not (tmp_path / "never").exists()
 
 
-def test_binarize_modes():
-    x = torch.tensor([[0.0, 0.2, 0.5, 0.51, 1.0]])
+def test_binarize_modes(device):
+    x = torch.tensor([[0.0, 0.2, 0.5, 0.51, 1.0]], device=device)
     assert torch.equal(binarize(x, "none"), x)
     assert binarize(x, "static").tolist() == [[0, 0, 0, 1, 1]]
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator(device=device).manual_seed(0)  # fit draws on the training device too
     many = torch.stack([binarize(x.expand(1000, 5), "dynamic", g) for _ in range(4)])
     assert set(many.unique().tolist()) <= {0.0, 1.0}
     assert torch.allclose(many.mean((0, 1)), x[0], atol=0.03)  # E[Bernoulli(p)] = p
@@ -237,10 +237,10 @@ def test_check_images_names_the_split_and_the_problem(mnist):
         check_images(ok)
 
 
-def test_batches_are_a_seeded_permutation():
-    x = torch.zeros(300, 1, 28, 28)
+def test_batches_are_a_seeded_permutation(device):
+    x = torch.zeros(300, 1, 28, 28, device=device)
     idx = list(batches(x, 128, torch.Generator().manual_seed(1)))
-    assert [len(i) for i in idx] == [128, 128, 44]
+    assert [len(i) for i in idx] == [128, 128, 44] and idx[0].device == x.device  # indices where the images are
     assert sorted(torch.cat(idx).tolist()) == list(range(300))
     again = list(batches(x, 128, torch.Generator().manual_seed(1)))
     assert all(torch.equal(a, b) for a, b in zip(idx, again))

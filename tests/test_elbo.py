@@ -18,21 +18,21 @@ from helpers.elbo import (
 from helpers.models import VAE
 
 
-def random_q(n=8, d=5, seed=0):
+def random_q(n=8, d=5, seed=0, device="cpu"):
     g = torch.Generator().manual_seed(seed)
-    return Normal(torch.randn(n, d, generator=g), torch.rand(n, d, generator=g) * 2 + 0.1)
+    return Normal(torch.randn(n, d, generator=g).to(device), (torch.rand(n, d, generator=g) * 2 + 0.1).to(device))
 
 
-def test_closed_form_kl_matches_torch_distributions():
-    q = random_q()
-    p = Normal(torch.zeros(8, 5), torch.ones(8, 5))
+def test_closed_form_kl_matches_torch_distributions(device):
+    q = random_q(device=device)
+    p = Normal(torch.zeros(8, 5, device=device), torch.ones(8, 5, device=device))
     assert torch.allclose(gaussian_kl_per_dim(q), kl_divergence(q, p), atol=1e-5)
     assert torch.allclose(gaussian_kl(q), kl_divergence(q, p).sum(-1), atol=1e-5)
     assert gaussian_kl(q).shape == (8,)
 
 
-def test_closed_form_kl_matches_monte_carlo_within_4_standard_errors():
-    q = random_q(n=3, d=4, seed=1)
+def test_closed_form_kl_matches_monte_carlo_within_4_standard_errors(device):
+    q = random_q(n=3, d=4, seed=1, device=device)
     p = Normal(0.0, 1.0)
     z = q.sample((200_000,))
     samples = (q.log_prob(z) - p.log_prob(z)).sum(-1)           # (S, 3)
@@ -40,32 +40,37 @@ def test_closed_form_kl_matches_monte_carlo_within_4_standard_errors():
     assert torch.all((estimate - gaussian_kl(q)).abs() < 4 * se)
 
 
-def test_kl_of_a_wider_normal_has_the_known_value():
-    q = Normal(torch.zeros(1, 3), torch.full((1, 3), math.e))
-    expected = 0.5 * (math.e ** 2 - 3)  # 0.5 (s^2 - 1 - log s^2) with s = e
-    assert expected == pytest.approx(2.194528049465325, abs=1e-12)
-    assert torch.allclose(gaussian_kl_per_dim(q), torch.full((1, 3), expected, dtype=torch.float32))
-    assert gaussian_kl(Normal(torch.zeros(2, 4), torch.ones(2, 4))).tolist() == [0.0, 0.0]
+def test_kl_to_the_prior_has_the_known_values(device):
+    """KL(N(mu, s^2) || N(0, 1)) = 0.5 (mu^2 + s^2 - 1 - log s^2) per dimension, worked by hand (UvA's practicals):
+    s = e, mu = 0: 0.5 (e^2 - 3) = 2.19453; mu = 2, s = 1: 2; the prior itself: 0. A missing 0.5, a wrong sign
+    of log s^2 or a mean over dimensions instead of a sum each fails one of these."""
+    def kl(mu, s, d=3):
+        return gaussian_kl(Normal(torch.full((1, d), mu, device=device), torch.full((1, d), s, device=device)))
+
+    assert kl(0.0, math.e).item() == pytest.approx(3 * 2.1945280494653, rel=1e-6)
+    assert kl(2.0, 1.0).item() == pytest.approx(3 * 2.0, rel=1e-6)
+    assert kl(0.0, 0.5, d=1).item() == pytest.approx(0.3181471805599453, rel=1e-6)  # 0.5 (0.25 - 1 + log 4)
+    assert gaussian_kl(Normal(torch.zeros(2, 4, device=device), torch.ones(2, 4, device=device))).tolist() == [0, 0]
 
 
-def test_coin_flip_pixels_cost_exactly_one_bit_per_dim():
-    x = torch.bernoulli(torch.full((5, 1, 28, 28), 0.5))
+def test_coin_flip_pixels_cost_exactly_one_bit_per_dim(device):
+    x = torch.bernoulli(torch.full((5, 1, 28, 28), 0.5, device=device))
     nll = -bernoulli_log_likelihood(x, torch.zeros_like(x))
-    assert torch.allclose(nll, torch.full((5,), 784 * math.log(2)))
-    assert torch.allclose(nats_to_bits_per_dim(nll), torch.ones(5))
+    assert torch.allclose(nll, torch.full((5,), 784 * math.log(2), device=device))
+    assert torch.allclose(nats_to_bits_per_dim(nll), torch.ones(5, device=device))
 
 
-def test_bernoulli_log_likelihood_matches_torch_distributions():
-    x = torch.bernoulli(torch.rand(4, 1, 28, 28))
-    logits = torch.randn(4, 1, 28, 28) * 3
+def test_bernoulli_log_likelihood_matches_torch_distributions(device):
+    x = torch.bernoulli(torch.rand(4, 1, 28, 28, device=device))
+    logits = torch.randn(4, 1, 28, 28, device=device) * 3
     expected = torch.distributions.Bernoulli(logits=logits).log_prob(x).sum((1, 2, 3))
     assert torch.allclose(bernoulli_log_likelihood(x, logits), expected, atol=1e-3)
 
 
 @pytest.fixture(scope="module")
-def vae_and_x(mnist):
+def vae_and_x(mnist, device):
     torch.manual_seed(0)
-    return VAE(latent_dim=4, hidden=64).eval(), mnist.x_test[:32]
+    return VAE(latent_dim=4, hidden=64).to(device).eval(), mnist.x_test[:32].to(device)
 
 
 def test_l1_equals_the_elbo_in_expectation(vae_and_x):
@@ -80,12 +85,19 @@ def test_l1_equals_the_elbo_in_expectation(vae_and_x):
 
 
 def test_lk_rises_with_k(vae_and_x):
+    """E[L_1] < E[L_10] < E[L_100] <= E[L_1000] (Burda et al. 2015, theorem 1), each step beyond the noise."""
     model, x = vae_and_x
     torch.manual_seed(2)
     with torch.no_grad():
-        means = [torch.stack([iwae_bound(model, x, k) for _ in range(20)]).mean().item() for k in (1, 10, 100)]
-        ll = log_likelihood(model, x, k=1000, batch_size=8).mean().item()
-    assert means[0] < means[1] < means[2] < ll + 1.0
+        runs = {k: torch.stack([iwae_bound(model, x, k).mean() for _ in range(20)]) for k in (1, 10, 100)}  # (20,)
+        ll = log_likelihood(model, x, k=1000, batch_size=8).mean()  # one run of L_1000
+    mean = {k: r.mean() for k, r in runs.items()}
+    se = {k: r.std() / math.sqrt(len(r)) for k, r in runs.items()}  # standard error of each mean of 20 runs
+    assert mean[10] - mean[1] > 4 * (se[1] ** 2 + se[10] ** 2).sqrt()
+    assert mean[100] - mean[10] > 4 * (se[10] ** 2 + se[100] ** 2).sqrt()
+    # one run of L_1000 varies less than one run of L_100 (its sd shrinks as K grows), so the spread of the
+    # L_100 runs bounds its noise: the mean of L_100 lies below it up to 4 of those
+    assert mean[100] < ll + 4 * (se[100] ** 2 + runs[100].var()).sqrt()
 
 
 def test_iwae_bound_chunking_gives_the_same_estimate(vae_and_x):
@@ -116,7 +128,7 @@ class PriorEncoderConstantDecoder(torch.nn.Module):
         self.logits = torch.nn.Parameter(torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
 
     def encode(self, x):
-        zeros = torch.zeros(len(x), self.latent_dim)
+        zeros = torch.zeros(len(x), self.latent_dim, device=x.device)
         return Normal(zeros, torch.ones_like(zeros))
 
     def decode(self, z):
@@ -124,8 +136,8 @@ class PriorEncoderConstantDecoder(torch.nn.Module):
 
 
 @pytest.mark.parametrize("k, rows_per_chunk", [(1, 4096), (7, 4096), (50, 30), (1000, 64)])
-def test_lk_is_exact_when_every_importance_weight_is_equal(k, rows_per_chunk, mnist):
-    model, x = PriorEncoderConstantDecoder(), mnist.x_test[:6]
+def test_lk_is_exact_when_every_importance_weight_is_equal(k, rows_per_chunk, mnist, device):
+    model, x = PriorEncoderConstantDecoder().to(device), mnist.x_test[:6].to(device)
     exact = bernoulli_log_likelihood(x, model.logits.expand(6, 1, 28, 28))
     with torch.no_grad():
         assert torch.allclose(iwae_bound(model, x, k, rows_per_chunk=rows_per_chunk), exact, atol=1e-3)
@@ -141,8 +153,9 @@ def test_a_shape_mismatch_is_an_error_not_a_wrong_number():
     assert bernoulli_log_likelihood(x, logits.expand(3, 4, 1, 28, 28)).shape == (3, 4)
 
 
-def test_the_kl_stays_finite_where_sigma_squared_underflows():
-    q = Normal(torch.zeros(1, 2), torch.exp(0.5 * torch.tensor([[-150.0, 0.0]])), validate_args=False)
+def test_the_kl_stays_finite_where_sigma_squared_underflows(device):
+    q = Normal(torch.zeros(1, 2, device=device), torch.exp(0.5 * torch.tensor([[-150.0, 0.0]], device=device)),
+               validate_args=False)
     assert (q.scale ** 2)[0, 0] == 0  # log(sigma^2) would be -inf
     kl = gaussian_kl_per_dim(q)
     assert torch.isfinite(kl).all() and kl[0, 0].item() == pytest.approx(0.5 * (150 - 1), rel=1e-5)

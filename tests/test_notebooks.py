@@ -5,6 +5,7 @@ helpers.notebook.REFERENCE_RUNS, must be the defaults of its parameters cell."""
 
 import ast
 import math
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -15,6 +16,10 @@ import pytest
 
 from helpers.metrics import read_metrics
 from helpers.notebook import REFERENCE_RUNS
+
+# The coin-flip model (every logit 0) costs 784 log 2 = 543.4 nats on any binary image: a model that has
+# trained at all scores better, so a likelihood or -ELBO above this means the numbers are not nats/image.
+COIN_FLIP = 784 * math.log(2)
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -68,20 +73,32 @@ def solutions(name: str) -> list[tuple[str, str, str]]:
     return found
 
 
+def test_device() -> dict:
+    """DEVICE for a notebook run: $VAE_TEST_DEVICE when set (VAE_TEST_DEVICE=cuda make test runs the notebooks on
+    the GPU), else nothing: the notebook's own default."""
+    device = os.environ.get("VAE_TEST_DEVICE")
+    return {"DEVICE": device} if device else {}
+
+
 def execute_with_solutions(name: str, out: Path, parameters: dict) -> Path:
-    """Run the notebook with `parameters`, every solution appended as a cell after the last one."""
+    """Run the notebook with `parameters`, every solution appended as a cell after the last one.
+
+    A solution cell is tagged `raises-exception`, so a failing solution does not stop the ones after it
+    (its own test_solution fails). Any error outside the solutions fails the run here, with its message."""
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     for number, title, code in solutions(name):
         cell = nbformat.v4.new_code_cell(f"# solution {number}: {title}\n{code}")
-        cell.metadata["tags"] = ["solution"]
+        cell.metadata["tags"] = ["solution", "raises-exception"]
         nb.cells.append(cell)
     source = out.with_name(f"{name}-with-solutions.ipynb")
     nbformat.write(nb, source)
     try:
-        pm.execute_notebook(str(source), str(out), parameters=parameters, cwd=str(NOTEBOOKS), kernel_name="python3",
-                            progress_bar=False)
+        pm.execute_notebook(str(source), str(out), parameters={**parameters, **test_device()}, cwd=str(NOTEBOOKS),
+                            kernel_name="python3", progress_bar=False)
     except pm.PapermillExecutionError:
-        pass  # the tests below say which cell failed
+        failed = errors(out, solutions=False)
+        if failed:
+            raise AssertionError(f"{name} with {parameters} fails outside its solutions: {failed}") from None
     return out
 
 
@@ -92,14 +109,22 @@ def small_runs(tmp_path_factory):
 
     def run(name):
         if name not in done:
-            done[name] = execute_with_solutions(name, tmp_path_factory.mktemp(name) / f"{name}.ipynb", SMALL[name])
+            try:
+                done[name] = execute_with_solutions(name, tmp_path_factory.mktemp(name) / f"{name}.ipynb",
+                                                    SMALL[name])
+            except AssertionError as err:  # remembered: every test of this notebook fails with it, none reruns it
+                done[name] = err
+        if isinstance(done[name], AssertionError):
+            raise done[name]
         return done[name]
     return run
 
 
-def errors(path: Path) -> list[str]:
+def errors(path: Path, solutions: bool = True) -> list[str]:
+    """The errors in an executed notebook, one line per cell; without the solution cells' if not `solutions`."""
     nb = nbformat.read(path, as_version=4)
     return [f"cell {i}: {o['ename']}: {o['evalue'][:300]}" for i, c in enumerate(nb.cells) if c.cell_type == "code"
+            if solutions or "solution" not in c.metadata.get("tags", [])
             for o in c.get("outputs", []) if o.get("output_type") == "error"]
 
 
@@ -130,30 +155,37 @@ def test_solution(name, number, title, small_runs):
 
 
 def small_metrics(small_runs, name):
-    path = small_runs(name)
-    assert not [e for e in errors(path) if "solution" not in e], errors(path)
-    m = read_metrics(path)
-    assert m["reference_run"] is False and 0 < m["claims_held"] <= m["claims_checked"]
+    """The metrics of the small run (which ran without an error outside its solutions: small_runs checks it)."""
+    m = read_metrics(small_runs(name))
+    assert m["reference_run"] is False and m["claims_held"] > 0  # the claims ran, as notes, and some hold
     return m
 
 
+def grey_entropy(images) -> float:
+    """The mean entropy of the grey images, read as Bernoulli probabilities (nats/image): the floor of any
+    cross-entropy on them (Gibbs' inequality), computed here by torch.distributions, not as the notebooks do."""
+    from torch.distributions import Bernoulli
+    return Bernoulli(probs=images.double().clamp(1e-6, 1 - 1e-6)).entropy().sum((1, 2, 3)).mean().item()
+
+
 @pytest.mark.notebook
-def test_01_small_run_records_its_numbers(small_runs):
+def test_01_small_run_records_its_numbers(small_runs, mnist):
     m = small_metrics(small_runs, "01_autoencoder")
     assert m["latent_dim"] == 3 and m["epochs"] == 1 and m["dataset"] == "mnist" and m["source"].startswith("offline")
-    # learned something, and no better than the entropy of the grey pixels allows
-    assert m["cross_entropy_floor"] < m["test_reconstruction"] < 784 * math.log(2)
-    assert 20 < m["cross_entropy_floor"] < 100
+    # the floor is the entropy of the test images (wrong split, a mean over pixels, the wrong sign: all fail) ...
+    assert m["cross_entropy_floor"] == pytest.approx(grey_entropy(mnist.x_test), rel=1e-3)
+    # ... and the trained model lies between it and the coin flip: it learned something, and cannot beat the floor
+    assert m["cross_entropy_floor"] < m["test_reconstruction"] < COIN_FLIP
     assert set(m["sweep_test_reconstruction"]) == set(m["holes_fraction_by_latent_dim"]) == {"2", "8", "32"}
-    assert all(0 <= f <= 1 for f in m["holes_fraction_by_latent_dim"].values())
 
 
 @pytest.mark.notebook
 def test_02_small_run_records_its_numbers(small_runs):
     m = small_metrics(small_runs, "02_vae")
     assert m["beta"] == 4.0 and m["epochs"] == 1 and m["binarize"] == "dynamic" and m["latent_dim"] == 2
-    assert m["test_elbo"] == pytest.approx(-(m["test_reconstruction"] + m["test_kl"]))
-    assert -784 * math.log(2) < m["test_elbo"] < -60 and m["test_kl"] >= 0
+    # above the coin flip (trained), below Burda et al.'s 86.76 nats (a VAE trained to convergence on all 60,000
+    # digits: the ELBO lies below log p(x), and one epoch on 3,600 digits comes nowhere near that log p(x))
+    assert -COIN_FLIP < m["test_elbo"] < -86.76 and m["test_elbo_20d"] < -86.76
     # the score function is noisier than the reparameterized gradient even after one epoch
     assert m["grad_sd_score_encoder"] > 10 * m["grad_sd_reparam_encoder"] > 0
     assert m["active_units_20d_beta8"] <= m["active_units_20d"]
@@ -164,27 +196,32 @@ def test_03_small_run_records_its_numbers(small_runs):
     m = small_metrics(small_runs, "03_elbo")
     assert m["K_MAX"] == 50 and m["N_EVAL"] == 40 and m["N_GAP"] == 10
     assert m["exact_model_largest_identity_error"] < 1e-9 and m["exact_model_final_gap"] < 1e-3
-    assert m["mnist_log_likelihood"] >= m["mnist_mean_elbo"] - 1.0  # L_50 above the ELBO, up to noise
-    assert m["mnist_mean_gap"] == pytest.approx(m["mnist_log_likelihood"] - m["mnist_mean_elbo"], abs=1e-3)
-    assert m["mnist_log_likelihood_bits_per_dim"] == pytest.approx(-m["mnist_log_likelihood"] / (784 * math.log(2)))
-    assert 0 < m["gap_share_top_decile"] <= 1 and m["amortization_gap"] > -0.5 and m["approximation_gap"] > -0.5
+    # E[L_K] rises with K from the ELBO (K = 1; Burda et al., theorem 1). After one epoch the steps are nats wide
+    # (a small run on the 2-core CPU: ELBO -318.9, L_10 -293.2, L_50 -287.2), far beyond the noise of a mean over
+    # 40 images (test_elbo checks the rise against its standard errors): strict, no slack
+    lk = m["mnist_lk_by_k"]
+    assert set(lk) == {"10", "50"} and m["mnist_log_likelihood"] == lk["50"]
+    assert m["mnist_mean_elbo"] < lk["10"] < lk["50"] < -86.76  # and below the converged log p(x) of Burda et al.
+    # q* starts at the encoder's q and ascends each image's ELBO: it ends higher (ELBOs of 1,000 samples each)
+    assert m["amortization_gap"] > 0
 
 
 @pytest.mark.notebook
-def test_04_small_run_records_its_numbers(small_runs):
+def test_04_small_run_records_its_numbers(small_runs, mnist):
     m = small_metrics(small_runs, "04_results")
     assert m["seeds"] == [0, 1] and m["max_epochs"] == 2 and m["binarize"] == "dynamic"
     assert set(m["nll_by_beta"]) == set(m["active_units_by_beta"]) == {"1", "4"}
     assert set(m["nll_by_latent_dim"]) == set(m["active_units_by_latent_dim"]) == {"2", "4", "8"}
     # the sweeps share the main model, and the headline is the mean over its seeds
     assert m["nll_by_beta"]["1"] == m["nll_by_latent_dim"]["4"] == m["test_nll_by_seed"]["0"]
-    assert m["test_nll_mean"] == pytest.approx(sum(m["test_nll_by_seed"].values()) / 2)
-    assert m["nll_collapsed"] == m["nll_by_latent_dim"]["8"] and m["active_units_collapsed"] <= 8
-    assert all(0 <= m["active_units_by_latent_dim"][d] <= int(d) for d in ("2", "4", "8"))
+    assert m["nll_collapsed"] == m["nll_by_latent_dim"]["8"]  # the collapse section reuses the widest sweep model
     assert m["rate_by_beta"]["4"] < m["rate_by_beta"]["1"]           # a larger beta buys a lower rate ...
     assert m["distortion_by_beta"]["4"] > m["distortion_by_beta"]["1"]  # ... with more distortion
-    assert all(0 < v < 784 * math.log(2) for v in m["nll_by_beta"].values())
-    assert m["ptx_recipe_test_bce"] > m["grey_cross_entropy_floor"] > 20  # a cross-entropy never beats the entropy
+    # between Burda et al.'s converged 86.76 nats (two epochs on 3,600 digits cannot reach it) and the coin flip
+    assert all(86.76 < v < COIN_FLIP for v in [*m["nll_by_beta"].values(), *m["nll_by_latent_dim"].values()])
+    # the floor is the grey test images' entropy, and a cross-entropy never beats the entropy (Gibbs' inequality)
+    assert m["grey_cross_entropy_floor"] == pytest.approx(grey_entropy(mnist.x_test), rel=1e-3)
+    assert m["ptx_recipe_test_bce"] > m["grey_cross_entropy_floor"]
     assert all(1 <= m["best_epoch_by_model"][k] <= m["epochs_run_by_model"][k] <= 2 for k in m["best_epoch_by_model"])
 
 
@@ -193,17 +230,40 @@ def test_05_small_run_records_its_numbers(small_runs):
     m = small_metrics(small_runs, "05_going_further")
     assert m["dataset"] == "mnist" and m["n_train_conv_comparison"] == 500 and m["n_train_cvae"] == 1000
     assert abs(m["conv_params"] - m["mlp_params"]) < 0.05 * m["mlp_params"]
-    by_class = m["cvae_label_accuracy_by_class"]
-    assert len(by_class) == 10 and m["cvae_label_accuracy"] == pytest.approx(sum(by_class.values()) / 10)
-    assert 0.5 < m["classifier_accuracy"] <= 1 and all(0 <= v <= 1 for v in by_class.values())
-    assert 0 < m["mlp_nll"] < 784 * math.log(2) and 0 < m["conv_nll"] < 784 * math.log(2)
-    assert -1 <= m["style_correlation"] <= 1
+    assert list(m["cvae_label_accuracy_by_class"]) == [str(c) for c in range(10)]  # MNIST's class names
+    assert m["classifier_accuracy"] > 0.5  # five epochs on 3,600 digits: far above chance (0.1)
+    assert 86.76 < m["mlp_nll"] < COIN_FLIP and 86.76 < m["conv_nll"] < COIN_FLIP  # as in 04
+
+
+@pytest.mark.parametrize("name", ["04_results", "05_going_further"])
+def test_the_committed_reference_run_holds_what_its_ignored_cells_print(name):
+    """04 and 05 leave most cells' outputs out of nbval's comparison (tests/README.md lists them): here the numbers
+    those cells print, as the committed reference run recorded them, meet what the text says of them."""
+    m = read_metrics(NOTEBOOKS / f"{name}.ipynb")
+    patience = REFERENCE_RUNS[name]["PATIENCE"]
+    assert m["reference_run"] is True and m["claims_checked"] == m["claims_held"] > 0
+    # "Trained ...: N epochs, best epoch B restored": every model stopped early (converged), PATIENCE epochs after
+    # its best one, well before the epoch cap
+    for model, best in m["best_epoch_by_model"].items():
+        assert m["epochs_run_by_model"][model] == best + patience < REFERENCE_RUNS[name]["MAX_EPOCHS"], model
+    if name == "04_results":  # the beta table: log p(x) >= ELBO, so the NLL lies below rate + distortion (-ELBO)
+        assert all(m["nll_by_beta"][b] < m["rate_by_beta"][b] + m["distortion_by_beta"][b] for b in m["nll_by_beta"])
+        dims, d = REFERENCE_RUNS[name]["LATENT_DIMS"], REFERENCE_RUNS[name]["LATENT_DIM"]
+        assert m["active_units_by_latent_dim"][str(min(dims))] == min(dims)  # "2 of 2": the small codes use all
+        assert m["active_units_by_beta"]["1"] == d                              # "20/20"
+        assert m["active_units_remedy"] == max(dims)  # free bits: every dimension of the widest code active
+    else:  # the conv-against-MLP table: the test -ELBO lies above the train -ELBO for both (a generalization gap)
+        assert m["mlp_generalization_gap"] > 0 and m["conv_generalization_gap"] > 0
 
 
 # In a kernel (papermill): the first case of each notebook, and 04's own check of BINARIZE; the
 # other cases go through the same check_parameters in this process (a kernel start each costs seconds).
 IN_A_KERNEL = [(n, *cases[0]) for n, cases in BAD.items() if n in NAMES] + [
     (n, p, v, ok) for n, cases in BAD.items() if n in NAMES for p, v, ok in cases if p == "BINARIZE" and v == "none"]
+# 04's own guard, after check_parameters: each value is valid alone, not with the default LATENT_DIM = 20 (its
+# sweeps reuse the main model, so LATENT_DIMS must hold LATENT_DIM and BETAS must hold 1)
+IN_A_KERNEL += [("04_results", "LATENT_DIMS", [2, 64], "LATENT_DIMS must contain LATENT_DIM"),
+                ("04_results", "BETAS", [0.5, 4], "BETAS must contain 1")]
 
 
 @pytest.mark.parametrize("name, parameter, value, valid",
@@ -223,7 +283,7 @@ def test_bad_parameters_stop_at_the_check(name, parameter, value, valid, tmp_pat
     monkeypatch.setenv("VAE_CACHE_DIR", str(cache))
     out = tmp_path / "failed.ipynb"
     with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters={parameter: value},
+        pm.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters={**test_device(), parameter: value},
                             cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False)
     assert err.value.ename == "ValueError"
     assert f"{parameter}={value!r}" in err.value.evalue and valid in err.value.evalue
