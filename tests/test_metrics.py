@@ -43,7 +43,7 @@ def test_make_run_outside_a_checkout_says_where_to_run_it(monkeypatch, capsys):
     from book import run_notebooks
     monkeypatch.setattr(run_notebooks, "checkout_root", lambda: None)
     assert run_notebooks.main([]) == 2
-    assert "outside a vae-notebooks checkout" in capsys.readouterr().err
+    assert "not in a vae-notebooks checkout" in capsys.readouterr().err
 
 
 def test_make_run_leaves_the_environment_as_it_found_it(tmp_path, monkeypatch):
