@@ -373,7 +373,7 @@ READ_PAGE = r"""() => {
     details: [...document.querySelectorAll('details')].map(d => ({
       summary: (d.querySelector(':scope > summary') || {}).textContent || '', open: d.open,
       content: [...d.childNodes].filter(n => n.nodeName !== 'SUMMARY').map(n => n.textContent).join('').trim().length,
-      shown: [...d.children].filter(n => n.nodeName !== 'SUMMARY').some(n => n.getClientRects().length > 0)})),
+      shown: [...d.children].filter(n => n.nodeName !== 'SUMMARY').some(n => n.checkVisibility())})),
     links: [...document.querySelectorAll('a[href]')].map(a => ({url: a.href, rel: a.getAttribute('rel') || '',
                                                                 index: a.classList.contains('site-index'),
                                                                 nav: !!a.closest('nav.site-nav')})),
@@ -528,6 +528,7 @@ def test_the_checks_pass_on_good_pages_and_fail_on_faulty_ones_for_the_right_rea
     assert read["01_good.html"]["math"] >= 3 and read["02_second.html"]["math"] >= 1  # typeset, offline
     assert len(read["01_good.html"]["images"]) == 3               # the markdown picture, the figure, the widget
     assert [(b["open"], b["content"] > 20) for b in read["01_good.html"]["details"]] == [(False, True)]
+    assert [b["shown"] for b in read["03_faulty.html"]["details"]] == [True, False]  # the check sees an open one
     faulty = problems["03_faulty.html"]
     assert any("image 1 did not load (https://example.invalid" in p for p in faulty), faulty  # the web picture
     assert any(p.startswith("image 2 has no alt text") and site.NO_ALT in p for p in faulty), faulty  # the figure
