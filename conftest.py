@@ -88,7 +88,7 @@ def versions_report(exitstatus: int) -> str:
         out = subprocess.run([chromium, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
         lines.append(f"chromium: {out.splitlines()[-1] if out else 'unknown'}")
     except (OSError, subprocess.SubprocessError):
-        lines.append(f"chromium: not installed ({chromium}; the browser tests were skipped)")
+        lines.append(f"chromium: not installed ({chromium}; the browser tests did not run)")
     return "\n".join(lines) + "\n"
 
 

@@ -320,8 +320,9 @@ def test_make_run_builds_the_site_from_the_executed_notebooks(tmp_path, syntheti
 
 
 @pytest.mark.notebook
-def test_make_run_executes_a_notebook_and_builds_its_page(tmp_path, monkeypatch, capsys):
-    """The real path of `make run` on a one-cell notebook: papermill, the summary line, the page."""
+def test_make_run_executes_a_notebook_and_builds_its_page(tmp_path, monkeypatch, capfd):
+    """The real path of `make run` on a one-cell notebook: papermill, the summary table, the page, and
+    nothing from the kernel's log (its TCP warning) on the terminal."""
     from book import run_notebooks
 
     (tmp_path / "notebooks").mkdir()
@@ -331,7 +332,7 @@ def test_make_run_executes_a_notebook_and_builds_its_page(tmp_path, monkeypatch,
           tmp_path / "notebooks" / "01_tiny.ipynb")
     monkeypatch.setattr(run_notebooks, "checkout_root", lambda: tmp_path)
     assert run_notebooks.main([]) == 0
-    captured = capsys.readouterr()
+    captured = capfd.readouterr()  # at the file descriptors: the kernel's own output too
     index = tmp_path / "build" / "site" / "index.html"
     assert re.search(r"^01_tiny +\d+ s +- +answer 42$", captured.out, re.M), captured.out
     assert f"The website: {index}" in captured.out
