@@ -15,14 +15,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make lint: the pre-commit hooks on every tracked file (ruff on helpers/, tests/, bench/ and the notebooks' code; no file over 2 MB)
+## make lint: the pre-commit hooks on every tracked file (ruff on helpers/, book/, tests/, bench/ and the notebooks' code; no file over 2 MB)
 ## Outside a git checkout (pre-commit needs one) it runs ruff alone.
 lint: $(STAMP)
 	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
 	  PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/pre-commit run --all-files; \
 	else \
 	  echo "make lint: not a git checkout, so no pre-commit hooks; running ruff alone"; \
-	  $(VENV)/bin/ruff check helpers tests bench notebooks conftest.py; \
+	  $(VENV)/bin/ruff check helpers book tests bench notebooks conftest.py; \
 	fi
 
 ## make test: lint, then unit tests, papermill tests, every notebook under strict nbval, the site and browser tests
@@ -34,17 +34,18 @@ test: $(STAMP) lint
 test-browser: $(STAMP)
 	$(PY) -m pytest -m browser tests
 
-## make run: execute every notebook in order into build/, build the website build/site/ from them, print each notebook's key numbers
+## make run: execute every notebook in order into build/, build the website build/site/ from them, print a table of
+## each notebook's time, claims and headline numbers (every number: build/metrics.json)
 run: $(STAMP)
-	$(PY) -m helpers.run_notebooks
+	$(PY) -m book.run_notebooks
 
 ## make site: the website build/site/ from the committed notebooks as they are (nothing is executed)
 site: $(STAMP)
-	$(PY) -m helpers.site
+	$(PY) -m book.site
 
 ## make outputs: re-execute the notebooks at their defaults (offline data, fresh cache) and save them in place, cleaned
 outputs: $(STAMP)
-	$(PY) -m helpers.outputs
+	$(PY) -m book.outputs
 
 ## make lab: JupyterLab on notebooks/ (open the URL it prints)
 lab: $(STAMP)

@@ -5,6 +5,8 @@
   so that every run trains what it needs, as CI does on a fresh clone.
 - nbval: the sanitize rules in tests/nbval_sanitize.cfg apply wherever pytest is run from, and
   stderr (progress bars, warnings) is not compared.
+- Missing parts (book/parts.py): a test that needs something not installed (Chromium, Debian's
+  Fashion-MNIST) skips on a learner's machine, and the run's summary says so; under CI=true it fails.
 - Versions: at the end of every run, build/versions.txt records what it ran with (Python, the
   libraries, the site's MathJax, Chromium) and how it ended, so a course next year knows what worked.
 """
@@ -26,6 +28,8 @@ VERSIONS = ROOT / "build" / "versions.txt"
 PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "ipywidgets", "ipykernel", "jupyterlab",
             "jupyterlab-widgets", "nbval", "papermill", "nbconvert", "nbformat", "nbclient", "playwright",
             "jupyter-server-mathjax", "pytest", "pytest-xdist", "ruff", "pre-commit", "mlxtend")
+
+pytest_plugins = ["book.parts"]
 
 os.environ.setdefault("VAE_DATA_SOURCE", "offline")
 os.environ.setdefault("VAE_CACHE_DIR", str(TEST_CACHE))
@@ -84,7 +88,7 @@ def versions_report(exitstatus: int) -> str:
         out = subprocess.run([chromium, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
         lines.append(f"chromium: {out.splitlines()[-1] if out else 'unknown'}")
     except (OSError, subprocess.SubprocessError):
-        lines.append(f"chromium: not installed ({chromium}; the browser tests were skipped)")
+        lines.append(f"chromium: not installed ({chromium}; the browser tests did not run)")
     return "\n".join(lines) + "\n"
 
 

@@ -1,4 +1,5 @@
-"""The small package behind the vae-notebooks series. One module per idea:
+"""The small package behind the vae-notebooks series: what the notebooks import, and only that
+(the tools that build the book are in `book/`, which is not shipped). One module per idea:
 
 - `helpers.data`: MNIST / Fashion-MNIST in memory, the validation split, binarization and the
   fixed binarized evaluation images, fast batches (notebook 01)
@@ -7,9 +8,11 @@
 - `helpers.train`: `fit`: the training loop, early stopping, KL warm-up, free bits (01, 04)
 - `helpers.cache`: the checkpoint cache behind `fit` (01)
 - `helpers.plots`: image grids, reconstructions, latent spaces, manifolds, loss curves (01, 02)
-- `helpers.widgets`: the latent explorer and the training panel (01, 02)
+- `helpers.widgets`: one module per widget: the latent explorer and the training panel (01, 02),
+  the ELBO playground (03), the model browser (04), the conditional explorer (05)
 - `helpers.claims`: a sentence of a notebook and the check that it is true (every notebook)
-- `helpers.notebook`: parameter checks, setup, the reference run (every notebook)
+- `helpers.notebook`: parameter checks, setup, the reference run read from the parameters cell
+  (every notebook)
 - `helpers.metrics`: `report` a notebook's key numbers and read them back (every notebook)
 - `helpers.checks`, `helpers.paths`: argument checking and where files live (behind the others)
 """

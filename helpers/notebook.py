@@ -3,11 +3,19 @@
 Used by the setup cells of the notebooks. Papermill passes parameters from the command line
 (`papermill notebooks/02_vae.ipynb out.ipynb -p EPOCHS 1 -p BETA 4`), so a typo must stop the
 notebook at once with an error that names the parameter and its valid values.
+
+The reference run of a notebook (`REFERENCE_RUNS`) is its `parameters` cell's defaults, read
+from the notebook file itself (one source: a parameter added to the cell is part of it at once).
 """
 
 from __future__ import annotations
 
+import ast
+import functools
+import json
 import platform
+from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 
@@ -15,6 +23,7 @@ from helpers.checks import check_choice, check_int, check_number, check_seed, in
 from helpers.claims import Claims
 from helpers.data import BINARIZE, DATASETS, ImageData
 from helpers.models import ARCHS
+from helpers.paths import checkout_root
 from helpers.train import resolve_device, set_seed
 
 
@@ -70,23 +79,70 @@ RULES = {
     "DEVICE": _device,
 }
 
-# The reference run of each notebook: its default parameters (tests/test_notebooks.py keeps this
-# in step with the notebooks' parameters cells), on the offline data, on the CPU. Its outputs are
-# the committed ones, and in it a false sentence is an error (helpers.claims).
-REFERENCE_RUNS: dict[str, dict] = {
-    "01_autoencoder": dict(DATASET="mnist", LATENT_DIM=2, HIDDEN=512, ARCH="mlp", EPOCHS=50, BATCH_SIZE=128,
-                           LR=1e-3, SEED=0, DEVICE="auto"),
-    "02_vae": dict(DATASET="mnist", LATENT_DIM=2, HIDDEN=512, ARCH="mlp", BETA=1.0, EPOCHS=50, BATCH_SIZE=128,
-                   LR=1e-3, SEED=0, DEVICE="auto", BINARIZE="dynamic"),
-    "03_elbo": dict(DATASET="mnist", LATENT_DIM=2, HIDDEN=512, ARCH="mlp", EPOCHS=50, BINARIZE="dynamic",
-                    K_MAX=1000, N_EVAL=500, N_GAP=100, SEED=0, DEVICE="auto"),
-    "04_results": dict(DATASET="mnist", LATENT_DIM=20, HIDDEN=200, BINARIZE="dynamic", MAX_EPOCHS=300, LR=2e-3,
-                       PLATEAU=5, PATIENCE=10, SEEDS=[0, 1, 2], BETAS=[0.5, 1, 4], LATENT_DIMS=[2, 20, 64],
-                       FREE_BITS=0.25, K_EVAL=1000, N_EVAL=500, DEVICE="auto"),
-    "05_going_further": dict(DATASET="fashion-mnist", LATENT_DIM=10, HIDDEN=256, N_TRAIN=2000, N_TRAIN_CVAE=10000,
-                             MAX_EPOCHS=200, LR=2e-3, PLATEAU=4, PATIENCE=8, K_EVAL=1000, N_EVAL=200, SEED=0,
-                             DEVICE="auto"),
-}
+def notebook_file(notebook: str) -> Path | None:
+    """The file of the notebook named `notebook` (e.g. "02_vae"): in the checkout's notebooks/, else
+    in the working directory (a notebook runs in its own folder, also when `helpers` is installed
+    as a package); None where it is in neither."""
+    root = checkout_root()
+    for folder in ([root / "notebooks"] if root else []) + [Path.cwd()]:
+        if (folder / f"{notebook}.ipynb").is_file():
+            return folder / f"{notebook}.ipynb"
+    return None
+
+
+@functools.lru_cache(maxsize=16)
+def _parameters_cell(path: Path, modified: int) -> dict:
+    cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    found = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(found) != 1:
+        raise ValueError(f"{path} must have one cell tagged 'parameters'; it has {len(found)}")
+    source = found[0]["source"]
+    values = {}
+    for node in ast.parse("".join(source) if isinstance(source, list) else source).body:
+        targets = [node.target] if isinstance(node, ast.AnnAssign) else getattr(node, "targets", [])
+        if len(targets) != 1 or not isinstance(targets[0], ast.Name) or node.value is None:
+            raise ValueError(f"{path}, parameters cell, line {node.lineno}: only NAME = value lines are allowed")
+        try:
+            values[targets[0].id] = ast.literal_eval(node.value)
+        except ValueError:
+            raise ValueError(f"{path}, parameters cell: {targets[0].id} must be a literal (a number, a string, "
+                             "a list), so that its default can be read without running the notebook") from None
+    return values
+
+
+def parameters_cell(path: Path) -> dict:
+    """The defaults in a notebook's `parameters` cell, {NAME: value}, read (not run) from the file."""
+    path = Path(path)
+    return dict(_parameters_cell(path.resolve(), path.stat().st_mtime_ns))
+
+
+class ReferenceRuns(Mapping):
+    """notebook name -> the parameters of its reference run: the defaults of its own `parameters`
+    cell, read from the notebook file (`notebook_file`), so that they have one source. A notebook
+    whose file is not found has no reference run. (A learner who edits the defaults in the cell and
+    saves the notebook makes the new values the reference: a sentence that does not hold for them
+    is then an error, as it is for the series' own defaults.)"""
+
+    def _folder(self) -> Path:
+        root = checkout_root()
+        return root / "notebooks" if root else Path.cwd()
+
+    def __getitem__(self, notebook: str) -> dict:
+        path = notebook_file(notebook)
+        if path is None:
+            raise KeyError(notebook)
+        return parameters_cell(path)
+
+    def __iter__(self):
+        return iter(sorted(p.stem for p in self._folder().glob("[0-9][0-9]_*.ipynb")))
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
+# The reference run of each notebook: its default parameters, on the offline data, on the CPU. Its
+# outputs are the committed ones, and in it a false sentence is an error (helpers.claims).
+REFERENCE_RUNS = ReferenceRuns()
 REFERENCE_DESCRIPTION = "the default parameters, on the offline data, on the CPU"
 
 
@@ -110,9 +166,12 @@ def setup(seed: int, device: str) -> torch.device:
 
 def differences_from_reference(notebook: str, parameters: dict, data: ImageData, device: torch.device) -> list[str]:
     """How this run differs from the notebook's reference run; empty for the reference run itself."""
-    if notebook not in REFERENCE_RUNS:
-        raise ValueError(f"notebook={notebook!r} is not valid; notebook must be one of: "
-                         + ", ".join(repr(n) for n in REFERENCE_RUNS))
+    if notebook_file(notebook) is None:
+        if checkout_root() is not None:  # in a checkout, the series' notebooks are known: a typo
+            raise ValueError(f"notebook={notebook!r} is not valid; notebook must be one of: "
+                             + ", ".join(repr(n) for n in REFERENCE_RUNS))
+        return [f"its file {notebook}.ipynb is not in the working directory ({Path.cwd()}), so its default "
+                "parameters, and with them its reference run, are unknown"]
     reference = REFERENCE_RUNS[notebook]
     found = [f"{k}={v!r} instead of {reference[k]!r}" for k, v in parameters.items()
              if k in reference and v != reference[k]]

@@ -1,5 +1,5 @@
 """Committed notebooks diff cleanly: no execution timestamps, papermill metadata or live-widget
-views (their random ids) in them. `make outputs` (helpers/outputs.py) regenerates the notebooks
+views (their random ids) in them. `make outputs` (book/outputs.py) regenerates the notebooks
 without them; this test fails when a notebook was saved with them anyway.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.outputs import per_run_metadata
+from book.outputs import per_run_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

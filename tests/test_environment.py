@@ -2,10 +2,12 @@
 
 from pathlib import Path
 
-import pytest
 import yaml
 
-tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+try:
+    import tomllib  # Python 3.11+
+except ModuleNotFoundError:  # Python 3.10: the dev extra installs tomli, the same parser
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -31,7 +31,7 @@ def test_read_metrics_says_when_there_are_none(tmp_path):
 
 
 def test_make_run_fails_loudly_when_there_are_no_notebooks(tmp_path, monkeypatch, capsys):
-    from helpers import run_notebooks
+    from book import run_notebooks
     monkeypatch.setattr(run_notebooks, "checkout_root", lambda: tmp_path)
     (tmp_path / "notebooks").mkdir()
     assert run_notebooks.main([]) == 1
@@ -40,27 +40,29 @@ def test_make_run_fails_loudly_when_there_are_no_notebooks(tmp_path, monkeypatch
 
 
 def test_make_run_outside_a_checkout_says_where_to_run_it(monkeypatch, capsys):
-    from helpers import run_notebooks
+    from book import run_notebooks
     monkeypatch.setattr(run_notebooks, "checkout_root", lambda: None)
     assert run_notebooks.main([]) == 2
-    assert "outside a vae-notebooks checkout" in capsys.readouterr().err
+    assert "not in a vae-notebooks checkout" in capsys.readouterr().err
 
 
 def test_make_run_leaves_the_environment_as_it_found_it(tmp_path, monkeypatch):
     import os
 
-    from helpers import run_notebooks
+    from book import run_notebooks
     monkeypatch.delenv("TQDM_DISABLE", raising=False)
     monkeypatch.setattr(run_notebooks, "checkout_root", lambda: tmp_path)
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "01_x.ipynb").write_text("{}")
     seen = []
 
-    def fake_run_one(nb, build, papermill, exporter):
+    def fake_run_one(nb, build):
         seen.append(os.environ.get("TQDM_DISABLE"))
-        return f"{nb.stem}: ok"
+        return 1.0
 
     monkeypatch.setattr(run_notebooks, "run_one", fake_run_one)
+    monkeypatch.setattr(run_notebooks, "read_metrics", lambda path: {"claims_checked": 1, "claims_held": 1})
+    monkeypatch.setattr("book.site.build_site", lambda notebooks, out, **kw: out / "index.html")
     assert run_notebooks.main([]) == 0
     assert seen == ["1"]                       # the kernels run without progress widgets ...
     assert "TQDM_DISABLE" not in os.environ    # ... and the caller's environment is restored

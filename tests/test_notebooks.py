@@ -133,6 +133,35 @@ def test_the_reference_run_is_the_notebooks_defaults(name):
     assert REFERENCE_RUNS[name] == parameters_cell(name)
 
 
+def test_the_reference_run_is_read_from_the_parameters_cell_wherever_the_notebook_is(tmp_path, monkeypatch):
+    """Installed outside a checkout, a notebook runs in its own folder: its file there is the source;
+    without it there is no reference run, and the notebook says why."""
+    import torch
+
+    from helpers import notebook
+    from helpers.data import ImageData
+
+    monkeypatch.setattr(notebook, "checkout_root", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    cell = nbformat.v4.new_code_cell("EPOCHS: int = 3  # epochs\nNAMES = ['a', 'b']\nLR = 1e-3",
+                                     metadata={"tags": ["parameters"]})
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "07_mine.ipynb")
+    assert REFERENCE_RUNS["07_mine"] == {"EPOCHS": 3, "NAMES": ["a", "b"], "LR": 1e-3} and list(REFERENCE_RUNS) == [
+        "07_mine"]
+    cell.source = "EPOCHS = 4\nN_TRAIN = 100"  # a parameter added to the cell is part of the reference at once
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "07_mine.ipynb")
+    assert REFERENCE_RUNS["07_mine"] == {"EPOCHS": 4, "N_TRAIN": 100}
+    x = torch.zeros(2, 1, 28, 28)
+    offline = ImageData("mnist", "offline (test)", x, torch.zeros(2), x, torch.zeros(2))
+    assert notebook.differences_from_reference("07_mine", {"EPOCHS": 4, "N_TRAIN": 100}, offline, "cpu") == []
+    (missing,) = notebook.differences_from_reference("08_gone", {"EPOCHS": 4}, offline, "cpu")
+    assert "08_gone.ipynb is not in the working directory" in missing
+    cell.source = "EPOCHS = 2 * 2"
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "07_mine.ipynb")
+    with pytest.raises(ValueError, match="EPOCHS must be a literal"):
+        REFERENCE_RUNS["07_mine"]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_every_exercise_has_a_worked_solution(name):
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)

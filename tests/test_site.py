@@ -1,4 +1,4 @@
-"""The offline website (helpers/site.py): built from notebooks without running them, then read
+"""The offline website (book/site.py): built from notebooks without running them, then read
 in headless Chromium with the network cut off.
 
 Two kinds of notebooks are used:
@@ -27,7 +27,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from helpers import site
+from book import site
+from helpers.metrics import MIME
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -95,6 +96,9 @@ def synthetic(tmp_path_factory) -> Path:
         new_code_cell("show(fig, alt=...)", execution_count=2,
                       outputs=[figure_output("A small line plot that rises and falls.")]),
         new_code_cell("LatentExplorer(model)", execution_count=3, outputs=[widget_output()]),
+        new_markdown_cell("## Exercises\n\n1. **Draw it.** Draw the bound.\n   <details><summary>Solution 1: draw it"
+                          "</summary>\n\n   The *solution*, hidden until opened: $a \\le b$.\n\n   ```python\n   "
+                          "draw()\n   ```\n   </details>\n\n2. **Second.** Another.\n"),
         new_markdown_cell("Next: [the second notebook](02_second.ipynb#A-section), the [README](../README.md), "
                           "[a file](../data.txt), [the web](https://example.org/)."),
     ])
@@ -108,6 +112,8 @@ def synthetic(tmp_path_factory) -> Path:
         new_markdown_cell("# 03 · A faulty notebook\n\nA picture from the web: "
                           "![a remote picture](https://example.invalid/picture.png)"),
         new_code_cell("display(fig)", execution_count=1, outputs=[figure_output(None)]),
+        new_markdown_cell("<details open><summary>Shown at once</summary>\n\nA spoiler.\n</details>\n\n"
+                          "<details><summary>Empty</summary></details>\n\nThe solution, outside its block."),
     ])
     for name, nb in (("01_good", good), ("02_second", second), ("03_faulty", faulty)):
         write(nb, root / "notebooks" / f"{name}.ipynb")
@@ -220,6 +226,33 @@ def test_synthetic_pages_carry_alt_text_widget_pictures_and_rewritten_links(synt
     assert index.h1.get_text() == "A synthetic series"
 
 
+def details_blocks(page) -> list[tuple[str, str, bool]]:
+    """(summary, the text it hides, whether it starts open) of every <details> of a parsed page."""
+    found = []
+    for block in page.select("details"):
+        summary = block.find("summary")
+        hidden = "".join(c.get_text() if hasattr(c, "get_text") else str(c) for c in block.children if c is not summary)
+        found.append((summary.get_text() if summary else "", " ".join(hidden.split()), block.has_attr("open")))
+    return found
+
+
+def test_a_details_block_holds_its_content_as_in_jupyterlab(synthetic_site):
+    """nbconvert's own markdown closed a <details> at once, leaving the solution under it in plain view."""
+    good = details_blocks(soup(synthetic_site / "01_good.html"))
+    assert good == [("Solution 1: draw it", "The solution, hidden until opened: $a \\le b$. draw()", False)]
+    assert soup(synthetic_site / "01_good.html").select_one("details em").get_text() == "solution"  # markdown inside
+    faulty = details_blocks(soup(synthetic_site / "03_faulty.html"))
+    assert faulty == [("Shown at once", "A spoiler.", True), ("Empty", "", False)]  # what the browser test rejects
+
+
+def test_every_solution_of_the_committed_notebooks_is_inside_its_block(real_site):
+    for path in sorted(real_site.glob("[0-9][0-9]_*.html")):
+        blocks = details_blocks(soup(path))
+        empty = [summary for summary, hidden, _ in blocks if not hidden]
+        assert blocks and empty == [], f"{path.name}: empty blocks {empty}"
+        assert not any(is_open for *_, is_open in blocks), path.name
+
+
 def test_bad_input_gets_a_clear_error(tmp_path, synthetic):
     nb = synthetic / "notebooks" / "01_good.ipynb"
     with pytest.raises(ValueError, match="at least one notebook"):
@@ -236,7 +269,7 @@ def test_bad_input_gets_a_clear_error(tmp_path, synthetic):
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("not a site")
-    with pytest.raises(FileExistsError, match="not built by helpers.site"):
+    with pytest.raises(FileExistsError, match="not built by book.site"):
         site.build_site([nb], foreign)
     assert (foreign / "notes.txt").read_text() == "not a site"  # nothing of the user's was deleted
 
@@ -259,8 +292,8 @@ def test_the_command_line_builds_the_site_and_names_its_index(tmp_path, syntheti
 
 
 def test_make_run_builds_the_site_from_the_executed_notebooks(tmp_path, synthetic, monkeypatch, capsys):
-    """helpers.run_notebooks with the execution replaced by a copy: the site comes from build/."""
-    from helpers import run_notebooks
+    """book.run_notebooks with the execution replaced by a copy: the site comes from build/."""
+    from book import run_notebooks
 
     (tmp_path / "notebooks").mkdir()
     for nb in ("01_good", "02_second"):
@@ -268,25 +301,29 @@ def test_make_run_builds_the_site_from_the_executed_notebooks(tmp_path, syntheti
     (tmp_path / "README.md").write_text((synthetic / "README.md").read_text())
     monkeypatch.setattr(run_notebooks, "checkout_root", lambda: tmp_path)
 
-    def fake_run_one(nb, build, papermill, site_dir):
+    def fake_run_one(nb, build):
         executed = json.loads(nb.read_text())
         executed["cells"][0]["source"] = "# executed copy\n\n" + "".join(executed["cells"][0]["source"])
+        executed["cells"].append(new_code_cell("report(...)", outputs=[new_output(
+            "display_data", data={MIME: {"claims_checked": 3, "claims_held": 3, "kl": 2.5}, "text/plain": "Metrics"})]))
         (build / nb.name).write_text(json.dumps(executed))
-        return f"{nb.stem}: ok"
+        return 12.0
 
     monkeypatch.setattr(run_notebooks, "run_one", fake_run_one)
     assert run_notebooks.main([]) == 0
     out = capsys.readouterr().out
     index = tmp_path / "build" / "site" / "index.html"
-    assert out.strip().splitlines()[-3:] == ["01_good: ok", "02_second: ok", f"Site: {index}"]
+    assert f"The website: {index}" in out and str(tmp_path / "build" / "metrics.json") in out
+    assert re.search(r"^01_good +12 s +3 of 3 +kl 2\.5$", out, re.M), out
     assert "executed copy" in (tmp_path / "build" / "site" / "01_good.html").read_text()
     assert 'href="index.html"' in (tmp_path / "build" / "site" / "01_good.html").read_text()
 
 
 @pytest.mark.notebook
-def test_make_run_executes_a_notebook_and_builds_its_page(tmp_path, monkeypatch, capsys):
-    """The real path of `make run` on a one-cell notebook: papermill, the summary line, the page."""
-    from helpers import run_notebooks
+def test_make_run_executes_a_notebook_and_builds_its_page(tmp_path, monkeypatch, capfd):
+    """The real path of `make run` on a one-cell notebook: papermill, the summary table, the page, and
+    nothing from the kernel's log (its TCP warning) on the terminal."""
+    from book import run_notebooks
 
     (tmp_path / "notebooks").mkdir()
     write(new_notebook(cells=[new_markdown_cell("# 01 · Tiny\n\nThe bound $\\log p(x) \\ge \\mathrm{ELBO}$."),
@@ -295,9 +332,13 @@ def test_make_run_executes_a_notebook_and_builds_its_page(tmp_path, monkeypatch,
           tmp_path / "notebooks" / "01_tiny.ipynb")
     monkeypatch.setattr(run_notebooks, "checkout_root", lambda: tmp_path)
     assert run_notebooks.main([]) == 0
-    out = capsys.readouterr().out.strip().splitlines()
+    captured = capfd.readouterr()  # at the file descriptors: the kernel's own output too
     index = tmp_path / "build" / "site" / "index.html"
-    assert re.fullmatch(r"01_tiny: answer=42 \(\d+ s, site/01_tiny.html\)", out[-2]) and out[-1] == f"Site: {index}"
+    assert re.search(r"^01_tiny +\d+ s +- +answer 42$", captured.out, re.M), captured.out
+    assert f"The website: {index}" in captured.out
+    assert "without encryption" not in captured.out + captured.err
+    recorded = json.loads((tmp_path / "build" / "metrics.json").read_text())
+    assert recorded["01_tiny"]["metrics"] == {"answer": 42} and recorded["01_tiny"]["run_seconds"] > 0
     page = (tmp_path / "build" / "site" / "01_tiny.html").read_text()
     assert "Metrics: answer=42" in page and "$\\log p(x) \\ge \\mathrm{ELBO}$" in page
 
@@ -330,6 +371,10 @@ READ_PAGE = r"""() => {
     mathErrors: document.querySelectorAll('.MathJax_Error, .merror, .noError').length,
     images: [...document.images].map(i => ({width: i.naturalWidth, alt: i.getAttribute('alt'),
                                             src: i.src.slice(0, 50)})),
+    details: [...document.querySelectorAll('details')].map(d => ({
+      summary: (d.querySelector(':scope > summary') || {}).textContent || '', open: d.open,
+      content: [...d.childNodes].filter(n => n.nodeName !== 'SUMMARY').map(n => n.textContent).join('').trim().length,
+      shown: [...d.children].filter(n => n.nodeName !== 'SUMMARY').some(n => n.checkVisibility())})),
     links: [...document.querySelectorAll('a[href]')].map(a => ({url: a.href, rel: a.getAttribute('rel') || '',
                                                                 index: a.classList.contains('site-index'),
                                                                 nav: !!a.closest('nav.site-nav')})),
@@ -395,6 +440,11 @@ class SiteReader:
             alt = (image["alt"] or "").strip()
             if not alt or alt == site.NO_ALT:
                 problems.append(f"image {i + 1} has no alt text (alt={image['alt']!r})")
+        for block in read["details"]:
+            if not block["content"]:
+                problems.append(f"the block “{block['summary']}” holds nothing (its content is outside it)")
+            if block["open"] or block["shown"]:
+                problems.append(f"the block “{block['summary']}” starts open")
         for link in read["links"]:
             if link["url"].startswith("file:") and not local_path(link["url"]).exists():
                 problems.append(f"a link to a missing file: {local_path(link['url'])}")
@@ -478,10 +528,14 @@ def test_the_checks_pass_on_good_pages_and_fail_on_faulty_ones_for_the_right_rea
     assert problems["01_good.html"] == [] and problems["02_second.html"] == []
     assert read["01_good.html"]["math"] >= 3 and read["02_second.html"]["math"] >= 1  # typeset, offline
     assert len(read["01_good.html"]["images"]) == 3               # the markdown picture, the figure, the widget
+    assert [(b["open"], b["content"] > 20) for b in read["01_good.html"]["details"]] == [(False, True)]
+    assert [b["shown"] for b in read["03_faulty.html"]["details"]] == [True, False]  # the check sees an open one
     faulty = problems["03_faulty.html"]
     assert any("image 1 did not load (https://example.invalid" in p for p in faulty), faulty  # the web picture
     assert any(p.startswith("image 2 has no alt text") and site.NO_ALT in p for p in faulty), faulty  # the figure
-    assert len(faulty) == 2, faulty
+    assert "the block “Shown at once” starts open" in faulty, faulty
+    assert "the block “Empty” holds nothing (its content is outside it)" in faulty, faulty
+    assert len(faulty) == 4, faulty
     assert reader.off_machine() == ["https://example.invalid/picture.png"]           # tried, and aborted
 
 

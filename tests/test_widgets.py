@@ -52,7 +52,7 @@ def test_training_panel_retrains_with_the_slider_settings(small, cache_dir):
 @pytest.mark.parametrize("error", [RuntimeError("CUDA out of memory"), OSError("cache folder is read-only"),
                                    ValueError("lr=1 is not valid")])
 def test_training_panel_shows_any_error_and_is_ready_again(error, small, cache_dir, monkeypatch):
-    from helpers import widgets
+    from helpers.widgets import training_panel as widgets
 
     def failing_fit(*args, **kwargs):
         raise error
@@ -66,7 +66,7 @@ def test_training_panel_shows_any_error_and_is_ready_again(error, small, cache_d
 
 
 def test_training_panel_ignores_clicks_while_it_trains(small, cache_dir, monkeypatch):
-    from helpers import widgets
+    from helpers.widgets import training_panel as widgets
     calls = []
     real_fit = widgets.fit
 
@@ -183,3 +183,27 @@ def test_the_conditional_explorer_draws_the_class_and_takes_a_style():
     assert explorer.image.value != styled
     with pytest.raises(ValueError, match="conditional VAE"):
         ConditionalExplorer(VAE(2, 16), ["a"], images, labels)
+
+
+def test_each_widget_module_names_the_notebooks_that_use_it():
+    """helpers/widgets/ is one module per widget; its docstring says which notebooks use it."""
+    import importlib
+    import re
+    from pathlib import Path
+
+    import nbformat
+
+    used: dict[str, set[str]] = {}
+    for path in sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for names in re.findall(r"from helpers\.widgets import ([\w, ]+)", cell.source if cell.cell_type == "code"
+                                    else ""):
+                for name in names.replace(" ", "").split(","):
+                    used.setdefault(name, set()).add(path.name[:2])
+    assert used, "no notebook imports a widget"
+    widgets = importlib.import_module("helpers.widgets")
+    for name, notebooks in used.items():
+        module = importlib.import_module(getattr(widgets, name).__module__)
+        assert module.__name__ != "helpers.widgets" and module.__doc__, name
+        said = set(re.findall(r"\b0[1-5]\b", module.__doc__.split("\n\n")[1] if "\n\n" in module.__doc__ else ""))
+        assert notebooks <= said, f"{module.__name__} is used by {sorted(notebooks)}; its docstring says {said}"

@@ -9,12 +9,14 @@ changes from run to run without changing what a reader sees:
   state: what remains of a widget output is its static picture and a line of text, which
   GitHub, JupyterLab before a run, and the series' web pages all show.
 
-    python -m helpers.outputs [NOTEBOOK ...]      # all of notebooks/ by default
+    python -m book.outputs [NOTEBOOK ...]      # all of notebooks/ by default
+
+A notebook that fails is left as it was (its executed copy, with the error, is named), and the
+run goes on to the next one; the exit status says whether any failed.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import nbformat
 
-from helpers.paths import checkout_root
+from book.notebooks import checkout_root, environment, execute, find_notebooks
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 RUN_METADATA = ("execution", "papermill")
@@ -50,41 +52,50 @@ def per_run_metadata(nb: nbformat.NotebookNode) -> list[str]:
     return found
 
 
-def regenerate(notebook: Path, cache: Path) -> float:
-    """Execute `notebook` at its defaults in the reference environment and save it cleaned."""
-    import papermill
-
-    env = {"VAE_DATA_SOURCE": "offline", "VAE_CACHE_DIR": str(cache), "TQDM_DISABLE": "1"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+def regenerate(notebook: Path, cache: Path, failed_dir: Path) -> float:
+    """Execute `notebook` at its defaults in the reference environment and save it cleaned, in place.
+    If it fails, the notebook is not touched and the executed copy is kept in `failed_dir`."""
     start = time.perf_counter()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / notebook.name
-            papermill.execute_notebook(str(notebook), str(out), cwd=str(notebook.parent), progress_bar=False)
-            nb = clean(nbformat.read(out, as_version=4))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with tempfile.TemporaryDirectory() as tmp, \
+            environment(VAE_DATA_SOURCE="offline", VAE_CACHE_DIR=str(cache), TQDM_DISABLE="1"):
+        out = Path(tmp) / notebook.name
+        try:
+            execute(notebook, out)
+        except Exception:
+            failed_dir.mkdir(parents=True, exist_ok=True)
+            if out.is_file():
+                shutil.copy(out, failed_dir / notebook.name)
+            raise
+        nb = clean(nbformat.read(out, as_version=4))
     nbformat.write(nb, notebook)
     return time.perf_counter() - start
 
 
 def main(argv: list[str]) -> int:
     root = checkout_root()
-    if root is None:
-        print("make outputs: run it in a vae-notebooks checkout", file=sys.stderr)
+    if root is None and not argv:
+        print("make outputs: run it in a vae-notebooks checkout (or name the notebooks)", file=sys.stderr)
         return 2
-    notebooks = [Path(a).resolve() for a in argv] or sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    cache = root / "build" / "outputs-cache"
+    build = (root or Path.cwd()) / "build"
+    notebooks = [Path(a).resolve() for a in argv] or find_notebooks(root / "notebooks")
+    if not notebooks:
+        print(f"make outputs: no notebooks (NN_name.ipynb) in {root / 'notebooks'}", file=sys.stderr)
+        return 1
+    cache = build / "outputs-cache"
     shutil.rmtree(cache, ignore_errors=True)  # a fresh cache: every model is trained, as CI does
+    failed = []
     for nb in notebooks:
         print(f"--- {nb.name}", flush=True)
-        print(f"{nb.name}: regenerated in {regenerate(nb, cache):.0f} s", flush=True)
-    return 0
+        try:
+            print(f"{nb.name}: regenerated in {regenerate(nb, cache, build / 'outputs-failed'):.0f} s", flush=True)
+        except Exception as error:  # papermill's error names the cell; the notebook is left as it was
+            failed.append(nb.name)
+            print(f"{nb.name}: FAILED, left as it was ({type(error).__name__}: {str(error).strip()[-500:]}); "
+                  f"the executed copy is in {build / 'outputs-failed' / nb.name}", file=sys.stderr, flush=True)
+    if failed:
+        print(f"make outputs: {len(failed)} of {len(notebooks)} notebooks failed: {', '.join(failed)}",
+              file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -4,14 +4,17 @@
 builds it from the committed notebooks, whose outputs are the reference run's, without running
 anything:
 
-    python -m helpers.site [--out DIR] [NOTEBOOK ...]    # default: notebooks/NN_*.ipynb -> build/site
+    python -m book.site [--out DIR] [NOTEBOOK ...]    # default: notebooks/NN_*.ipynb -> build/site
 
 What the pages are made of, and why:
 
 - nbconvert's HTMLExporter with its JupyterLab ("lab") template, which the series already uses,
-  through a small template of ours (below) that adds the series navigation (previous, index,
-  next) and the images' alt text, and drops every script nbconvert would load from a CDN
-  (require.js, the widget renderer, mermaid, MathJax);
+  through a small template of ours (``book/templates/page.html.j2``, with ``nav.html.j2`` and
+  ``site.css``) that adds the series navigation (previous, index, next) and the images' alt text,
+  and drops every script nbconvert would load from a CDN (require.js, the widget renderer,
+  mermaid, MathJax); the index is ``book/templates/series_index.html.j2``;
+- markdown as JupyterLab renders it: a ``<details>`` block (an exercise's solution, the "how we
+  know" of a result) holds its content and starts closed (see `site_exporter`);
 - math typeset in the browser by MathJax 2.7, copied into the site from the PyPI package
   ``jupyter-server-mathjax`` (the copy of MathJax that Jupyter itself serves): a page opened from
   the disk with no network typesets its math;
@@ -41,10 +44,10 @@ from pathlib import Path
 
 import nbformat
 
-from helpers.outputs import clean
-from helpers.paths import checkout_root
+from book.notebooks import checkout_root, find_notebooks
+from book.outputs import clean
 
-NOTEBOOK_NAME = re.compile(r"^\d\d_\w+\.ipynb$")
+TEMPLATES = Path(__file__).resolve().parent / "templates"  # page.html.j2, series_index.html.j2, nav.html.j2, CSS
 NO_ALT = "No description has been provided for this image"  # what nbconvert writes when there is no alt text
 MATHJAX_DIR = "_static/mathjax"
 MARKER = ".vae-notebooks-site"  # marks a folder as one this module built, so that a rebuild may empty it
@@ -54,128 +57,6 @@ MARKER = ".vae-notebooks-site"  # marks a folder as one this module built, so th
 # (the package does not ship the SVG output itself).
 MATHJAX_PARTS = ("MathJax.js", "LICENSE", "config", "extensions", "jax/element", "jax/input", "jax/output/HTML-CSS",
                  "fonts", "localization/en")
-
-# The page template: nbconvert's lab template, less its CDN scripts, plus our navigation and alt text.
-PAGE_TEMPLATE = r"""
-{%- extends 'index.html.j2' -%}
-
-{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
-{% block jupyter_widgets %}{% endblock jupyter_widgets %}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-
-{%- block html_head_js_mathjax -%}
-<script type="text/x-mathjax-config">
-MathJax.Hub.Config({
-    tex2jax: {
-        inlineMath: [['$', '$'], ['\\(', '\\)']],
-        displayMath: [['$$', '$$'], ['\\[', '\\]']],
-        processEscapes: true,
-        processEnvironments: true
-    },
-    TeX: {equationNumbers: {autoNumber: "AMS", useLabelIds: true}},
-    displayAlign: "center",
-    messageStyle: "none",
-    "HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null,
-                 linebreaks: {automatic: true}}
-});
-MathJax.Hub.Register.StartupHook("End", function () {
-    document.documentElement.setAttribute("data-mathjax", "done");
-});
-</script>
-<script src="{{ resources.site.mathjax }}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"></script>
-{%- endblock html_head_js_mathjax -%}
-
-{% block extra_css %}
-<style type="text/css">{{ resources.site.css }}</style>
-{% endblock extra_css %}
-
-{%- block body_header -%}
-{{ super() }}
-{{ resources.site.nav_top }}
-{%- endblock body_header -%}
-
-{% block body_footer %}
-{{ resources.site.nav_bottom }}
-{{ super() }}
-{% endblock body_footer %}
-
-{% macro image(output, extra_class, mimetype) -%}
-<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
-{%- set alt = output | get_metadata('alt', mimetype) -%}
-<img src="data:{{ mimetype }};base64,{{ output.data[mimetype] | escape_html }}"
-{%- if alt %} alt="{{ alt | escape_html }}"{% endif %}
-{%- set width = output | get_metadata('width', mimetype) -%}
-{%- if width is not none %} width={{ width | escape_html }}{% endif %}
-{%- set height = output | get_metadata('height', mimetype) -%}
-{%- if height is not none %} height={{ height | escape_html }}{% endif %}
-{%- if output | get_metadata('unconfined', mimetype) %} class="unconfined"{% endif %}>
-{#- A picture that stands for a widget comes with a sentence (its text/plain); a figure's text/plain
-    is only its Python repr (<Figure size ...>), which a page does not show. #}
-{%- set caption = output.data.get('text/plain', '') | string | trim -%}
-{%- if caption and not (caption.startswith('<') and caption.endswith('>')) %}
-<p class="site-caption">{{ caption | escape_html }}</p>
-{%- endif %}
-</div>
-{%- endmacro %}
-
-{% block data_png scoped %}{{ image(output, extra_class, 'image/png') }}{% endblock data_png %}
-{% block data_jpg scoped %}{{ image(output, extra_class, 'image/jpeg') }}{% endblock data_jpg %}
-"""
-
-CSS = """
-nav.site-nav { display: flex; justify-content: space-between; gap: 1em; align-items: baseline;
-  max-width: 1100px; margin: 0.8em auto; padding: 0.6em 1em; border: 1px solid #d0d7de;
-  border-radius: 6px; background: #f6f8fa; font-family: var(--jp-ui-font-family, sans-serif); font-size: 15px; }
-nav.site-nav a { text-decoration: none; color: #0969da; }
-nav.site-nav a:hover { text-decoration: underline; }
-nav.site-nav .site-none { color: #8c959f; }
-nav.site-nav .site-prev, nav.site-nav .site-none:first-child { flex: 1; }
-nav.site-nav .site-next, nav.site-nav .site-none:last-child { flex: 1; text-align: right; }
-.jp-RenderedImage p.site-caption { margin: 0.3em 0 0; font-family: var(--jp-content-font-family, sans-serif);
-  font-size: var(--jp-content-font-size1, 14px);
-  color: var(--jp-content-font-color2, #555); }
-/* MathJax's hidden MathML copy of each formula (read by screen readers) is styled with the TeX
-   fonts, which jupyter-server-mathjax does not ship (it ships STIX-Web, which the visible math uses):
-   give it a system font, so that the page asks for no file that is not there. */
-.MJX_Assistive_MathML, .MJX_Assistive_MathML * { font-family: serif !important; }
-"""
-
-INDEX_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>{title}</title>
-<style>
-body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; max-width: 980px; margin: 2em auto;
-  padding: 0 1em; line-height: 1.5; color: #1f2328; }}
-table {{ border-collapse: collapse; width: 100%; margin: 1.5em 0; }}
-th, td {{ border: 1px solid #d0d7de; padding: 0.5em 0.8em; text-align: left; vertical-align: top; }}
-th {{ background: #f6f8fa; }}
-td.site-notebook {{ white-space: nowrap; }}
-a {{ color: #0969da; }}
-footer {{ color: #59636e; font-size: 0.9em; border-top: 1px solid #d0d7de; padding-top: 0.8em; }}
-</style>
-</head>
-<body>
-<main>
-<h1>{title}</h1>
-{intro}
-<table class="site-index">
-<thead><tr><th>notebook</th><th>what you learn</th></tr></thead>
-<tbody>
-{rows}
-</tbody>
-</table>
-<p>Read them in order: each page links to the previous and the next one. The pages show the outputs of
-the notebooks as they were last executed; open the notebooks in JupyterLab (<code>make lab</code>) to run
-them and move the widgets.</p>
-</main>
-<footer>Built {built} from {count} notebooks. Works offline: the math is typeset by a local copy of MathJax.</footer>
-</body>
-</html>
-"""
-
 
 @dataclass
 class Page:
@@ -238,16 +119,17 @@ def static_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def nav(pages: list[Page], i: int, where: str) -> str:
-    def link(page: Page, rel: str, arrow_before: str, arrow_after: str) -> str:
-        return (f'<a class="site-{rel}" rel="{rel}" href="{page.html_name}">'
-                f"{arrow_before}{html.escape(page.title)}{arrow_after}</a>")
+def templates():
+    """The jinja2 environment of the index and the navigation (HTML-escaped unless marked safe)."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    prev = link(pages[i - 1], "prev", "← ", "") if i > 0 else '<span class="site-none">(first notebook)</span>'
-    last = '<span class="site-none">(last notebook)</span>'
-    nxt = link(pages[i + 1], "next", "", " →") if i + 1 < len(pages) else last
-    return (f'<nav class="site-nav site-nav-{where}" aria-label="series navigation">{prev}'
-            f'<a class="site-index" href="index.html">All notebooks</a>{nxt}</nav>')
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+
+
+def nav(pages: list[Page], i: int, where: str) -> str:
+    """The navigation bar of page `i` (`where`: top or bottom): previous, the index, next."""
+    return templates().get_template("nav.html.j2").render(
+        where=where, prev=pages[i - 1] if i > 0 else None, next=pages[i + 1] if i + 1 < len(pages) else None)
 
 
 _HREF = re.compile(r'(<a\s[^>]*?href=")([^"]*)(")')
@@ -309,21 +191,63 @@ def prepare_output_folder(out: Path) -> None:
         raise NotADirectoryError(f"{out} exists and is not a folder; choose another --out")
     if out.is_dir() and any(out.iterdir()):
         if not (out / MARKER).is_file():
-            raise FileExistsError(f"{out} is not empty and was not built by helpers.site; "
+            raise FileExistsError(f"{out} is not empty and was not built by book.site; "
                                   "choose an empty or new folder (or delete it)")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("built by python -m helpers.site; emptied on every rebuild\n")
+    (out / MARKER).write_text("built by python -m book.site; emptied on every rebuild\n")
 
 
-def build_site(notebooks: list[Path], out: Path, readme: Path | None = None, source_dir: Path | None = None) -> Path:
-    """Write `out`/index.html and one page per notebook, in the order given; return the index.
+def _embed_img_sources(renderer, fragment: str) -> str:
+    """The `src` of each <img> of an HTML fragment embedded as a data: URL, the rest left as written."""
+    def embed(match: re.Match) -> str:
+        url = renderer._src_to_base64(html.unescape(match.group(2)))
+        return match.group(1) + (url or match.group(2)) + match.group(3)
 
-    `source_dir` is the folder the notebooks' relative links are relative to (the checkout's
-    notebooks/ for `make run`, which builds from executed copies in build/); by default each
-    notebook's own folder. `readme` provides the index's table (and is what README links point to).
+    return re.sub(r'(<img\s[^>]*?src=")([^"]*)(")', embed, fragment, flags=re.I)
+
+
+def site_exporter():
+    """nbconvert's HTML exporter with the site's page template (templates/page.html.j2).
+
+    Its markdown differs from nbconvert's in one way: nbconvert embeds the images of a raw-HTML
+    block by parsing the block alone with BeautifulSoup, which closes every tag left open there,
+    so `<details><summary>Solution</summary>` (its content follows as markdown, and `</details>`
+    in a later block) became an empty block with the solution under it, in plain view. Here the
+    images are embedded in place, and the block reaches the page as written, as in JupyterLab.
     """
-    notebooks = [Path(nb) for nb in notebooks]
+    from jinja2 import FileSystemLoader, pass_context
+    from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    class SiteRenderer(IPythonRenderer):
+        def block_html(self, fragment: str) -> str:
+            return super(IPythonRenderer, self).block_html(_embed_img_sources(self, fragment))
+
+        def inline_html(self, fragment: str) -> str:
+            return super(IPythonRenderer, self).inline_html(_embed_img_sources(self, fragment))
+
+    class SiteExporter(HTMLExporter):
+        @pass_context
+        def markdown2html(self, context, source):
+            cell = context.get("cell", {})
+            renderer = SiteRenderer(escape=False, attachments=cell.get("attachments", {}), embed_images=True,
+                                    path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                                    anchor_link_text=self.anchor_link_text,
+                                    exclude_anchor_links=self.exclude_anchor_links, **self.lexer_options)
+            return MarkdownWithMath(renderer=renderer).render(source)
+
+    exporter = SiteExporter(extra_loaders=[FileSystemLoader(TEMPLATES)], template_file="page.html.j2",
+                            embed_images=True)
+    # nbconvert warns about missing alt text image by image; this module reports it once per notebook.
+    # A logger of our own, so that the warning level of nbconvert's shared logger stays as it was.
+    exporter.log = logging.getLogger("book.site.nbconvert")
+    exporter.log.setLevel(logging.ERROR)
+    return exporter
+
+
+def check_notebooks(notebooks: list[Path], out: Path) -> None:
+    """Raise ValueError unless `notebooks` are .ipynb files, named apart, none of them in `out`."""
     if not notebooks:
         raise ValueError("build_site needs at least one notebook; got none")
     for nb in notebooks:
@@ -335,41 +259,38 @@ def build_site(notebooks: list[Path], out: Path, readme: Path | None = None, sou
     if out.resolve() in [nb.resolve().parent for nb in notebooks]:
         raise ValueError(f"the site folder {out} cannot be the notebooks' own folder")
 
+
+def build_site(notebooks: list[Path], out: Path, readme: Path | None = None, source_dir: Path | None = None) -> Path:
+    """Write `out`/index.html and one page per notebook, in the order given; return the index.
+
+    `source_dir` is the folder the notebooks' relative links are relative to (the checkout's
+    notebooks/ for `make run`, which builds from executed copies in build/); by default each
+    notebook's own folder. `readme` provides the index's table (and is what README links point to).
+    """
+    notebooks = [Path(nb) for nb in notebooks]
+    check_notebooks(notebooks, out)
     contents = [read_notebook(nb) for nb in notebooks]
     title, intro, table = readme_table(readme)
     pages = [Page(nb, f"{nb.stem}.html", notebook_title(content, nb.stem),
                   _inline_markdown(table[nb.stem]) if nb.stem in table else "")
              for nb, content in zip(notebooks, contents)]
-
-    from jinja2 import DictLoader
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(extra_loaders=[DictLoader({"vae_site.html.j2": PAGE_TEMPLATE})],
-                            template_file="vae_site.html.j2", embed_images=True)
-    # nbconvert warns about missing alt text image by image; this module reports it once per notebook.
-    # A logger of our own, so that the warning level of nbconvert's shared logger stays as it was.
-    exporter.log = logging.getLogger("helpers.site.nbconvert")
-    exporter.log.setLevel(logging.ERROR)
+    exporter = site_exporter()
     prepare_output_folder(out)
     copy_mathjax(out)
     missing_alt = {}
     for i, (page, content) in enumerate(zip(pages, contents)):
         resources = {"metadata": {"name": page.title, "path": str(source_dir or page.notebook.parent)},
-                     "site": {"mathjax": MATHJAX_DIR, "css": CSS, "nav_top": nav(pages, i, "top"),
+                     "site": {"mathjax": MATHJAX_DIR, "nav_top": nav(pages, i, "top"),
                               "nav_bottom": nav(pages, i, "bottom")}}
         body, _ = exporter.from_notebook_node(static_notebook(content), resources=resources)
         body = rewrite_links(body, source_dir or page.notebook.parent, out, pages, readme)
-        missing = body.count(f'alt="{NO_ALT}"')
-        if missing:
-            missing_alt[page.notebook.name] = missing
+        if body.count(f'alt="{NO_ALT}"'):
+            missing_alt[page.notebook.name] = body.count(f'alt="{NO_ALT}"')
         (out / page.html_name).write_text(body, encoding="utf-8")
-
-    rows = "\n".join(f'<tr><td class="site-notebook"><a href="{p.html_name}">{html.escape(p.notebook.stem)}</a></td>'
-                     f"<td>{p.description or html.escape(p.title)}</td></tr>" for p in pages)
     index = out / "index.html"
-    intro_html = f"<p>{_inline_markdown(intro)}</p>" if intro else ""
-    index.write_text(INDEX_TEMPLATE.format(title=html.escape(title), intro=intro_html, rows=rows, count=len(pages),
-                                           built=time.strftime("%Y-%m-%d")), encoding="utf-8")
+    index.write_text(templates().get_template("series_index.html.j2").render(
+        title=title, intro=_inline_markdown(intro) if intro else "", pages=pages, built=time.strftime("%Y-%m-%d")),
+        encoding="utf-8")
     for name, count in missing_alt.items():
         print(f"site: {name}: {count} image(s) without alt text (record it: helpers.plots.show(fig, alt=...))",
               file=sys.stderr)
@@ -377,16 +298,16 @@ def build_site(notebooks: list[Path], out: Path, readme: Path | None = None, sou
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.site", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m book.site", description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks, in order (default: notebooks/NN_*.ipynb)")
     parser.add_argument("--out", type=Path, help="the site folder (default: build/site in the checkout)")
     args = parser.parse_args(argv)
     root = checkout_root()
     if root is None and not (args.notebooks and args.out):
-        print("make site: helpers is installed outside a vae-notebooks checkout; run it in a clone, "
-              "or name the notebooks and the folder: python -m helpers.site --out DIR NB ...", file=sys.stderr)
+        print("make site: not in a vae-notebooks checkout; run it in a clone, "
+              "or name the notebooks and the folder: python -m book.site --out DIR NB ...", file=sys.stderr)
         return 2
-    notebooks = args.notebooks or sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = args.notebooks or find_notebooks(root / "notebooks")
     if not notebooks:
         print(f"make site: no notebooks (NN_name.ipynb) in {root / 'notebooks'}", file=sys.stderr)
         return 1
