@@ -392,17 +392,9 @@ def fit(model: torch.nn.Module, data: ImageData, *, epochs: int = 10, batch_size
     dev = resolve_device(device)
     settings.check_data(data)
 
-    key = settings.key(model, data, dev) if settings.cacheable else None
-    path = checkpoint_cache.cache_path(model, key, cache_dir) if key is not None else None
-    saved = checkpoint_cache.load(path, key, model) if path is not None else None
-    if saved is not None:
-        model.to(dev).eval()
-        _say(verbose, f"Loaded {type(model).__name__} from the cache ({short(path)}): trained before with the same "
-                      f"settings, {History(**saved).summary()}.")
-        return History(**saved, from_cache=True)
-    _say(verbose and cache and path is None, "Not cached: a callback's snapshots depend on code the cache cannot "
-                                             "see; pass cache_key='...' (naming what the callback records) to cache "
-                                             "this run.")
+    path, key, cached = _look_up(model, data, settings, dev)
+    if cached is not None:
+        return cached
 
     history = _train(model.to(dev), data.to(dev, torch.float32), dev, settings)
 
@@ -411,6 +403,26 @@ def fit(model: torch.nn.Module, data: ImageData, *, epochs: int = 10, batch_size
     where = f"; cached in {short(path)}" if path is not None and path.exists() else ""
     _say(verbose, f"Trained {type(model).__name__} on {dev.type}: {history.summary()}, {history.seconds:.1f} s{where}")
     return history
+
+
+def _look_up(model: torch.nn.Module, data: ImageData, s: FitSettings, dev: torch.device
+             ) -> tuple[Path | None, dict | None, History | None]:
+    """(the cache file, its key, the cached History or None) of a `fit` run; on a hit the weights
+    are loaded into `model`, on `dev`, in eval mode. No file and no key when the run is not cached."""
+    if not s.cacheable:
+        _say(s.verbose and s.cache, "Not cached: a callback's snapshots depend on code the cache cannot see; "
+                                    "pass cache_key='...' (naming what the callback records) to cache this run.")
+        return None, None, None
+    key = s.key(model, data, dev)
+    path = checkpoint_cache.cache_path(model, key, s.cache_dir)
+    saved = checkpoint_cache.load(path, key, model)
+    if saved is None:
+        return path, key, None
+    model.to(dev).eval()
+    history = History(**saved, from_cache=True)
+    _say(s.verbose, f"Loaded {type(model).__name__} from the cache ({short(path)}): trained before with the same "
+                    f"settings, {history.summary()}.")
+    return path, key, history
 
 
 def _say(when: bool, message: str) -> None:
