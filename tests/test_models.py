@@ -114,4 +114,4 @@ def test_both_vaes_share_the_base_and_say_whether_they_take_labels():
         p = model.prior()
         assert model.latent_dim == 3 and torch.equal(p.loc, torch.zeros(3)) and torch.equal(p.scale, torch.ones(3))
     q = BaseVAE.posterior(torch.tensor([[1.0, -2.0, 0.0, math.log(4.0)]]))  # means (1, -2), log-variances (0, log 4)
-    assert q.loc.tolist() == [[1.0, -2.0]] and q.scale.tolist() == pytest.approx([[1.0, 2.0]])
+    assert q.loc.tolist() == [[1.0, -2.0]] and q.scale[0].tolist() == pytest.approx([1.0, 2.0])
