@@ -3,9 +3,11 @@
 Used by `helpers.train.fit` (notebook 01 explains it). "The same everything" is the key of a
 cache file, and it holds every number that can change the trained weights:
 
-- every argument of `fit`, bound with its default, except the four that only change what is
-  shown or where the file goes (`progress`, `verbose`, `cache`, `cache_dir`). So an option
-  added to `fit` later is in the key without anyone remembering to add it;
+- every setting of `fit` (its `FitSettings`, with their defaults), except the four that only
+  change what is shown or where the file goes (`progress`, `verbose`, `cache`, `cache_dir`),
+  with the device as its type and the callback as whether there is one. The settings build
+  this part of the key from their fields, so an option added to `fit` later is in the key
+  without anyone remembering to add it;
 - the model: its class, ``repr(model)`` (layers and activations: ReLU and ELU differ) and a
   hash of its initial weights;
 - the data: name, source and a hash of the contents of every tensor (same sizes but other
@@ -38,9 +40,8 @@ import torch
 from helpers.paths import ENV_CACHE_DIR, cache_dir, short
 
 FORMAT = 2
-NOT_IN_KEY = ("progress", "verbose", "cache", "cache_dir")  # they change no number of the result
 # The code that determines a trained model: any edit to these files retrains (safe, if eager).
-CODE_FILES = ("data.py", "elbo.py", "models.py", "train.py")
+CODE_FILES = ("data.py", "early_stopping.py", "elbo.py", "models.py", "random_state.py", "train.py")
 SNAPSHOT_LEAVES = (torch.Tensor, int, float, bool, str, type(None))
 
 _digests: dict[int, tuple] = {}  # id(tensor) -> (weak reference, version, digest)
@@ -76,33 +77,17 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
-def cache_key(arguments: dict, device: torch.device) -> dict:
-    """The key of a `fit` call: `arguments` are its bound arguments (``locals()`` at its top)."""
-    key: dict = {"format": FORMAT, "torch": torch.__version__, "code_sha256": code_digest()}
-    for name, value in arguments.items():
-        if name in NOT_IN_KEY:
-            continue
-        if name == "model":
-            state = value.state_dict()
-            key[name] = {"class": type(value).__qualname__, "repr": repr(value),
-                         "config": getattr(value, "config", None),
-                         "initial_weights_sha256": tensor_digest(*(state[k] for k in sorted(state)))}
-        elif name == "data":
-            key[name] = {"name": value.name, "source": value.source,
-                         "sha256": tensor_digest(value.x_train, value.y_train, value.x_val, value.y_val,
-                                                 value.x_test, value.y_test)}
-        elif name == "device":
-            key[name] = device.type
-        elif name == "callback":
-            key[name] = value is not None  # what it records is named by cache_key
-        else:
-            try:
-                json.dumps(value)
-            except TypeError:
-                raise TypeError(f"fit's argument {name}={value!r} cannot be part of the cache key; "
-                                "pass cache=False to train without the cache") from None
-            key[name] = value
-    return json.loads(json.dumps(key))  # as it reads back from the file: tuples become lists
+def cache_key(settings: dict, model: torch.nn.Module, data) -> dict:
+    """The key of a `fit` run: `settings` are the settings that change its numbers (from
+    helpers.train.FitSettings.key), `model` the untrained model, `data` its ImageData."""
+    state = model.state_dict()
+    return json.loads(json.dumps({  # as it reads back from the file: tuples become lists
+        "format": FORMAT, "torch": torch.__version__, "code_sha256": code_digest(), **settings,
+        "model": {"class": type(model).__qualname__, "repr": repr(model), "config": model.config,
+                  "initial_weights_sha256": tensor_digest(*(state[k] for k in sorted(state)))},
+        "data": {"name": data.name, "source": data.source,
+                 "sha256": tensor_digest(data.x_train, data.y_train, data.x_val, data.y_val, data.x_test, data.y_test)},
+    }))
 
 
 def cache_path(model: torch.nn.Module, key: dict, folder: str | Path | None = None) -> Path:

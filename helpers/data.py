@@ -174,16 +174,8 @@ def load_data(dataset: str = "mnist", source: str | None = None, root: str | Pat
 
 def with_validation_split(data: ImageData, fraction: float = VALIDATION_FRACTION) -> ImageData:
     """Set aside the last `fraction` of each class of the training set (file order) for validation:
-    at least one image of each class that has two or more."""
-    labels = data.y_train.cpu().numpy()
-    train, val = [], []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        n_val = min(len(idx) - 1, max(1, int(round(fraction * len(idx)))))  # at least one of each, if it can
-        train.append(idx[:len(idx) - n_val])
-        val.append(idx[len(idx) - n_val:])
-    train_idx = torch.from_numpy(np.sort(np.concatenate(train)))
-    val_idx = torch.from_numpy(np.sort(np.concatenate(val)))
+    at least one image of each class that has two or more (`stratified_split`)."""
+    train_idx, val_idx = stratified_split(data.y_train.cpu().numpy(), last_fraction=fraction)
     return ImageData(data.name, data.source, data.x_train[train_idx], data.y_train[train_idx],
                      data.x_test, data.y_test, data.x_train[val_idx], data.y_train[val_idx])
 
@@ -265,14 +257,23 @@ def _offline_mnist() -> ImageData:
                      x[train_idx], y[train_idx], x[test_idx], y[test_idx])
 
 
-def stratified_split(labels: np.ndarray, train_per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fixed split: the first `train_per_class` images of each class (in file order) train."""
-    train, test = [], []
+def stratified_split(labels: np.ndarray, first_per_class: int | None = None, *, last_fraction: float | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed split of each class, in file order, into its first images and its last ones: the
+    indices of both parts, sorted. Give `first_per_class`, how many of each class come first (the
+    offline MNIST train / test split), or `last_fraction`, the fraction of each class that comes
+    last: at least one image of each class that has two or more (the validation split)."""
+    if (first_per_class is None) == (last_fraction is None):
+        raise ValueError(f"first_per_class={first_per_class!r} and last_fraction={last_fraction!r} are not valid "
+                         "together; give exactly one of them")
+    first, last = [], []
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
-        train.append(idx[:train_per_class])
-        test.append(idx[train_per_class:])
-    return torch.from_numpy(np.sort(np.concatenate(train))), torch.from_numpy(np.sort(np.concatenate(test)))
+        n_first = (first_per_class if last_fraction is None
+                   else len(idx) - min(len(idx) - 1, max(1, int(round(last_fraction * len(idx))))))
+        first.append(idx[:n_first])
+        last.append(idx[n_first:])
+    return torch.from_numpy(np.sort(np.concatenate(first))), torch.from_numpy(np.sort(np.concatenate(last)))
 
 
 def _offline_fashion_mnist() -> ImageData:

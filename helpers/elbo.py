@@ -1,6 +1,8 @@
 """The ELBO, its two terms, the importance-weighted bound L_K, and log p(x) estimates.
 
-Taught in notebook 02 (the loss) and derived in notebook 03.
+Taught in notebook 02 (the loss) and derived in notebook 03. `loss_terms` is the one definition
+of the two terms that training minimises (helpers.train.fit) and that `elbo` reports; `mean_nll`
+is the test log-likelihood of notebooks 04 and 05.
 
 Conventions, stated once for the whole series:
 
@@ -28,6 +30,8 @@ from torch.distributions import Normal
 
 from helpers.checks import check_int, check_number
 from helpers.data import PIXELS
+from helpers.models import AutoEncoder
+from helpers.random_state import seeded
 
 
 def gaussian_kl_per_dim(q: Normal) -> torch.Tensor:
@@ -61,6 +65,21 @@ def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Ten
     return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").flatten(-3).sum(-1)
 
 
+def loss_terms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(reconstruction, kl_per_dim): -log p(x|z) per image, shape (N,), and KL(q(z|x) || p(z))
+    per image and latent dimension, shape (N, d) (d = 0 for the autoencoder). One reparameterized
+    sample z = mu + sigma * eps per image, so gradients reach the encoder; `y` are the class
+    labels of a conditional model. The loss of training (helpers.train.training_loss) and `elbo`
+    are both made of these two terms."""
+    if isinstance(model, AutoEncoder):
+        return -bernoulli_log_likelihood(x, model(x)), x.new_zeros(len(x), 0)
+    q = model.encode(x) if y is None else model.encode(x, y)
+    z = q.rsample()
+    logits = model.decode(z) if y is None else model.decode(z, y)
+    return -bernoulli_log_likelihood(x, logits), gaussian_kl_per_dim(q)
+
+
 class ELBOTerms(NamedTuple):
     """One number per image: elbo = reconstruction - kl."""
 
@@ -69,12 +88,11 @@ class ELBOTerms(NamedTuple):
     kl: torch.Tensor
 
 
-def elbo(model, x: torch.Tensor) -> ELBOTerms:
-    """The ELBO of each image: one reparameterized sample for the reconstruction term, the KL term
-    in closed form. Gradients reach the encoder through z = mu + sigma * eps."""
-    q, _, logits = model(x)
-    reconstruction = bernoulli_log_likelihood(x, logits)
-    kl = gaussian_kl(q)
+def elbo(model, x: torch.Tensor, y: torch.Tensor | None = None) -> ELBOTerms:
+    """The ELBO of each image, from `loss_terms`: one reparameterized sample for the reconstruction
+    term log p(x|z), the KL term in closed form."""
+    negative_reconstruction, kl_per_dim = loss_terms(model, x, y)
+    reconstruction, kl = -negative_reconstruction, kl_per_dim.sum(-1)
     return ELBOTerms(reconstruction - kl, reconstruction, kl)
 
 
@@ -124,6 +142,19 @@ def log_likelihood(model, x: torch.Tensor, k: int = 1000, batch_size: int = 100,
     def part(i):
         return None if q is None else Normal(q.loc[i:i + batch_size], q.scale[i:i + batch_size], validate_args=False)
     return torch.cat([iwae_bound(model, x[i:i + batch_size], k, q=part(i)) for i in range(0, len(x), batch_size)])
+
+
+def mean_nll(model, x: torch.Tensor, k: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """The importance-sampled negative log-likelihood of `x` (`log_likelihood` with K = k):
+    (its mean over the images, the standard error of that mean), in nats per image.
+
+    Notebooks 04 and 05 report a model's test NLL with it. The samples are drawn from `seed` in
+    a forked random state: the same model gives the same number, and the caller's draws are
+    left as they were.
+    """
+    with seeded(seed, x.device):
+        per_image = -log_likelihood(model, x, k=k)
+    return per_image.mean().item(), (per_image.std() / math.sqrt(len(per_image))).item()
 
 
 def nats_to_bits_per_dim(nats: torch.Tensor | float, dims: int = PIXELS) -> torch.Tensor | float:

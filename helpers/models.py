@@ -7,6 +7,8 @@ notebook 05 (`ConditionalVAE`, and the convolutional nets).
 All decoders return Bernoulli *logits* of shape (N, 1, 28, 28): sigmoid(logits) is the
 probability that each pixel is on, i.e. the mean image. The VAEs' encoders return a diagonal
 `torch.distributions.Normal`: one mean and one standard deviation per latent dimension.
+`VAE` and `ConditionalVAE` share `BaseVAE` (the Gaussian posterior, the prior N(0, I));
+``model.conditional`` says whether `encode` and `decode` also take the class labels.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ def make_decoder(arch: str, latent_dim: int, hidden: int | tuple[int, ...] = 512
 class AutoEncoder(nn.Module):
     """z = f_phi(x) (a point), x_hat = sigmoid(g_theta(z)). Notebook 01."""
 
+    conditional = False
+
     def __init__(self, latent_dim: int = 2, hidden: int | tuple[int, ...] = 512, arch: str = "mlp",
                  channels: tuple[int, int] = (32, 64)):
         super().__init__()
@@ -105,37 +109,54 @@ class AutoEncoder(nn.Module):
         return self.decode(self.encode(x))
 
 
-class VAE(nn.Module):
-    """q_phi(z|x) = N(mu(x), diag(sigma(x)^2)), p(z) = N(0, I), p_theta(x|z) = Bernoulli(logits(z)).
+class BaseVAE(nn.Module):
+    """What `VAE` and `ConditionalVAE` share: a code z of `latent_dim` numbers with the prior
+    p(z) = N(0, I), and an encoder whose last layer outputs 2 * latent_dim numbers per image: the
+    means and the log-variances log sigma^2 of q(z|...) (unconstrained, so any real output is a
+    valid sigma). ``conditional`` is True when `encode` and `decode` also take the labels y
+    (helpers.train.fit then passes them)."""
 
-    Notebook 02. The encoder's last layer outputs 2 * latent_dim numbers per image: the means
-    and the log-variances log sigma^2 (unconstrained, so any real output is a valid sigma).
-    """
+    conditional = False
 
-    def __init__(self, latent_dim: int = 2, hidden: int | tuple[int, ...] = 512, arch: str = "mlp",
-                 channels: tuple[int, int] = (32, 64)):
+    def __init__(self, config: dict):
         super().__init__()
-        latent_dim = _check_model_args(latent_dim, arch, channels)
-        self.config = _config(latent_dim, hidden, arch, channels)
-        self.latent_dim = latent_dim
-        self.encoder = make_encoder(arch, 2 * latent_dim, hidden, channels)
-        self.decoder = make_decoder(arch, latent_dim, hidden, channels)
+        self.config = config
+        self.latent_dim = config["latent_dim"]
 
-    def encode(self, x: torch.Tensor) -> Normal:
-        """q_phi(z|x): a diagonal Normal with batch shape (N, latent_dim)."""
-        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+    @staticmethod
+    def posterior(encoded: torch.Tensor) -> Normal:
+        """The diagonal Normal q(z|...) of the encoder's outputs (N, 2 * latent_dim): means, then log sigma^2."""
+        mu, logvar = encoded.chunk(2, dim=-1)
         # validate_args=False: a diverging encoder must reach fit's divergence check (which
         # restores the weights and says why), not stop inside torch.distributions' validation
         return Normal(mu, torch.exp(0.5 * logvar), validate_args=False)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Bernoulli logits of p_theta(x|z); `torch.sigmoid` of them is the mean image."""
-        return self.decoder(z)
 
     def prior(self, device: torch.device | str | None = None) -> Normal:
         """p(z) = N(0, I)."""
         zeros = torch.zeros(self.latent_dim, device=device)
         return Normal(zeros, torch.ones_like(zeros))
+
+
+class VAE(BaseVAE):
+    """q_phi(z|x) = N(mu(x), diag(sigma(x)^2)), p(z) = N(0, I), p_theta(x|z) = Bernoulli(logits(z)).
+
+    Notebook 02. The Gaussian q and the prior come from `BaseVAE`.
+    """
+
+    def __init__(self, latent_dim: int = 2, hidden: int | tuple[int, ...] = 512, arch: str = "mlp",
+                 channels: tuple[int, int] = (32, 64)):
+        latent_dim = _check_model_args(latent_dim, arch, channels)
+        super().__init__(_config(latent_dim, hidden, arch, channels))
+        self.encoder = make_encoder(arch, 2 * latent_dim, hidden, channels)
+        self.decoder = make_decoder(arch, latent_dim, hidden, channels)
+
+    def encode(self, x: torch.Tensor) -> Normal:
+        """q_phi(z|x): a diagonal Normal with batch shape (N, latent_dim)."""
+        return self.posterior(self.encoder(x))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Bernoulli logits of p_theta(x|z); `torch.sigmoid` of them is the mean image."""
+        return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> tuple[Normal, torch.Tensor, torch.Tensor]:
         """Returns q(z|x), a reparameterized sample z ~ q(z|x), and the decoder's logits at z."""
@@ -152,7 +173,7 @@ class VAE(nn.Module):
         return torch.sigmoid(self.decode(z))
 
 
-class ConditionalVAE(nn.Module):
+class ConditionalVAE(BaseVAE):
     """q_phi(z|x, y) and p_theta(x|z, y): a VAE that is told the class y of each image. Notebook 05.
 
     The label enters both networks as a one-hot vector: the encoder sees it beside the image's
@@ -166,11 +187,10 @@ class ConditionalVAE(nn.Module):
 
     def __init__(self, latent_dim: int = 2, n_classes: int = 10, hidden: int | tuple[int, ...] = 512,
                  arch: str = "mlp", channels: tuple[int, int] = (32, 64)):
-        super().__init__()
         latent_dim = _check_model_args(latent_dim, arch, channels)
-        self.n_classes = check_int("n_classes", n_classes, minimum=2)
-        self.config = {**_config(latent_dim, hidden, arch, channels), "n_classes": self.n_classes}
-        self.latent_dim = latent_dim
+        n_classes = check_int("n_classes", n_classes, minimum=2)
+        super().__init__({**_config(latent_dim, hidden, arch, channels), "n_classes": n_classes})
+        self.n_classes = n_classes
         width = _hidden_sizes(hidden)[-1]
         features = make_encoder(arch, width, hidden, channels)
         self.features = nn.Sequential(*features, nn.ReLU())             # images -> (N, width)
@@ -188,8 +208,7 @@ class ConditionalVAE(nn.Module):
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> Normal:
         """q_phi(z|x, y): a diagonal Normal with batch shape (N, latent_dim)."""
         h = torch.cat([self.features(x), self.one_hot(y).to(x.device)], dim=-1)
-        mu, logvar = self.head(h).chunk(2, dim=-1)
-        return Normal(mu, torch.exp(0.5 * logvar), validate_args=False)
+        return self.posterior(self.head(h))
 
     def decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Bernoulli logits of p_theta(x|z, y), for codes z (N, latent_dim) and their labels y (N,)."""

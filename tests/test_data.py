@@ -254,3 +254,15 @@ def test_spread_indices_cover_every_class_of_a_sorted_split(mnist):
     assert mnist.y_test[pick].bincount().tolist() == [50] * 10
     with pytest.raises(ValueError, match="n=0.*from 1 to 10"):
         D.spread_indices(10, 0)
+
+
+def test_one_stratified_split_makes_both_the_offline_and_the_validation_split():
+    labels = np.array([0, 1, 0, 1, 0, 2, 1, 0, 0, 1, 0, 0, 3, 3])  # 7 zeros, 4 ones, one 2, two 3s
+    first, rest = D.stratified_split(labels, 2)
+    assert first.tolist() == [0, 1, 2, 3, 5, 12, 13] and rest.tolist() == [4, 6, 7, 8, 9, 10, 11]
+    train, val = D.stratified_split(labels, last_fraction=0.3)  # the last round(30%) of each class, at least one
+    assert val.tolist() == [9, 10, 11, 13] and train.tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 12]
+    with pytest.raises(ValueError, match="give exactly one of them"):
+        D.stratified_split(labels, 2, last_fraction=0.3)
+    with pytest.raises(ValueError, match="give exactly one of them"):
+        D.stratified_split(labels)

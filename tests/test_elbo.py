@@ -203,3 +203,33 @@ def test_a_given_proposal_replaces_the_encoders(vae_and_x):
         assert torch.allclose(default, same, atol=1e-5)
         far = Normal(q.loc + 5.0, q.scale)  # a poor proposal: still a lower bound, a much looser one
         assert (log_likelihood(model, x[:6], k=50, q=far) < default - 1.0).all()
+
+
+def test_elbo_is_made_of_the_loss_terms_of_training():
+    from helpers.elbo import loss_terms
+    from helpers.models import AutoEncoder, ConditionalVAE
+    x = (torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    y = torch.arange(6) % 10
+    for model, labels in ((VAE(3, 16), None), (ConditionalVAE(3, hidden=16), y), (AutoEncoder(3, 16), None)):
+        torch.manual_seed(1)
+        rec, kl_per_dim = loss_terms(model, x, labels)
+        torch.manual_seed(1)
+        terms = elbo(model, x, labels)
+        assert torch.equal(terms.reconstruction, -rec) and torch.equal(terms.kl, kl_per_dim.sum(-1))
+        assert torch.equal(terms.elbo, terms.reconstruction - terms.kl)
+
+
+def test_mean_nll_is_the_mean_and_standard_error_of_minus_log_likelihood_and_keeps_the_random_state():
+    from helpers.elbo import mean_nll
+    torch.manual_seed(0)
+    model = VAE(2, 16)
+    x = (torch.rand(20, 1, 28, 28, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    torch.manual_seed(7)
+    per_image = -log_likelihood(model, x, k=30)
+    torch.manual_seed(123)
+    mean, se = mean_nll(model, x, k=30, seed=7)
+    after = torch.rand(2)
+    torch.manual_seed(123)
+    assert torch.equal(torch.rand(2), after)  # the caller's draws are as if mean_nll had not run
+    assert mean == per_image.mean().item() and se == pytest.approx(per_image.std().item() / math.sqrt(20))
+    assert mean_nll(model, x, k=30, seed=7) == (mean, se) and mean_nll(model, x, k=30, seed=8)[0] != mean

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from torch.distributions import Normal
@@ -103,3 +105,16 @@ def test_fit_trains_a_conditional_vae_with_the_labels(small, cache_dir, device):
     right = evaluate(model, x, y=y)["loss"]
     wrong = evaluate(model, x, y=(y + 5) % 10)["loss"]
     assert right < wrong  # the model uses the label: the wrong one explains the images worse
+
+
+def test_both_vaes_share_the_base_and_say_whether_they_take_labels():
+    from helpers.models import BaseVAE
+    vae, cvae, ae = VAE(3, 16), ConditionalVAE(3, hidden=16), AutoEncoder(3, 16)
+    assert isinstance(vae, BaseVAE) and isinstance(cvae, BaseVAE) and not isinstance(ae, BaseVAE)
+    assert (vae.conditional, cvae.conditional, ae.conditional) == (False, True, False)
+    assert not isinstance(cvae, VAE)  # a VAE-only check (the training panel's) still refuses it
+    for model in (vae, cvae):
+        p = model.prior()
+        assert model.latent_dim == 3 and torch.equal(p.loc, torch.zeros(3)) and torch.equal(p.scale, torch.ones(3))
+    q = BaseVAE.posterior(torch.tensor([[1.0, -2.0, 0.0, math.log(4.0)]]))  # means (1, -2), log-variances (0, log 4)
+    assert q.loc.tolist() == [[1.0, -2.0]] and q.scale[0].tolist() == pytest.approx([1.0, 2.0])

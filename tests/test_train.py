@@ -7,8 +7,20 @@ import torch
 
 from helpers import train as T
 from helpers.data import ImageData, evaluation_images
+from helpers.early_stopping import EarlyStopping
 from helpers.models import VAE, AutoEncoder
-from helpers.train import TrainingDivergedError, evaluate, fit, loss_terms, resolve_device, set_seed, training_loss
+from helpers.train import (
+    NOT_IN_KEY,
+    FitSettings,
+    TrainingDivergedError,
+    evaluate,
+    fit,
+    loss_terms,
+    resolve_device,
+    set_seed,
+    train_step,
+    training_loss,
+)
 
 QUIET = dict(progress=False, verbose=False)
 
@@ -111,15 +123,36 @@ def test_cache_miss_hit_and_a_changed_setting(small, cache_dir, capsys):
     assert len(list(cache_dir.glob("*.pt"))) == 3
 
 
-def test_the_key_holds_every_argument_of_fit(small):
-    import inspect
+# Written by hand, not read from fit's signature: each of these changes a number of the result.
+CHANGES_A_NUMBER = {"epochs": 2, "batch_size": 64, "lr": 2e-3, "beta": 2.0, "binarize_mode": "static",
+                    "warmup_epochs": 1, "free_bits": 0.5, "patience": 3, "plateau": 2, "test_curve": False,
+                    "seed": 1, "callback": lambda epoch, model: None, "cache_key": "what the callback records"}
+CHANGES_NO_NUMBER = {"progress": False, "verbose": False, "cache": False, "cache_dir": "/somewhere/else"}
 
-    from helpers import cache
-    arguments = {name: p.default for name, p in inspect.signature(fit).parameters.items()}
-    arguments.update(model=fresh_vae(), data=small)
-    key = cache.cache_key(arguments, torch.device("cpu"))
-    assert set(inspect.signature(fit).parameters) - set(cache.NOT_IN_KEY) <= set(key)
-    assert {"torch", "code_sha256"} <= set(key)
+
+def test_each_setting_that_changes_a_number_changes_the_key_and_no_other_does(small):
+    from dataclasses import fields
+    cpu, model = torch.device("cpu"), fresh_vae()
+    base = FitSettings().key(model, small, cpu)
+    for name, value in CHANGES_A_NUMBER.items():
+        assert FitSettings(**{name: value}).key(model, small, cpu) != base, name
+    for name, value in CHANGES_NO_NUMBER.items():
+        assert FitSettings(**{name: value}).key(model, small, cpu) == base, name
+    assert FitSettings().key(model, small, torch.device("cuda")) != base  # the device type, not its index
+    assert FitSettings(device="cuda:1").key(model, small, torch.device("cuda", 1)) == \
+        FitSettings().key(model, small, torch.device("cuda"))
+    # every setting is classified here: a new option of fit fails this test until it is
+    assert {f.name for f in fields(FitSettings)} == set(CHANGES_A_NUMBER) | set(CHANGES_NO_NUMBER) | {"device"}
+    assert set(NOT_IN_KEY) == set(CHANGES_NO_NUMBER)
+    assert {"torch", "code_sha256", "model", "data"} <= set(base)
+
+
+def test_fit_has_the_settings_as_keyword_arguments():
+    import inspect
+    from dataclasses import fields
+    parameters = inspect.signature(fit).parameters
+    assert list(parameters) == ["model", "data"] + [f.name for f in fields(FitSettings)]
+    assert all(parameters[f.name].default == f.default for f in fields(FitSettings))
 
 
 CHANGED_ARGUMENTS = [("epochs", 2), ("batch_size", 64), ("lr", 2e-3), ("beta", 2.0), ("binarize_mode", "static"),
@@ -458,6 +491,34 @@ def test_free_bits_stop_the_gradient_of_dimensions_below_the_floor():
     assert kl.grad[:, 0].tolist() == [0.5, 0.5] and kl.grad[:, 1].tolist() == [0.0, 0.0]
 
 
+def test_early_stopping_cuts_the_rate_keeps_the_best_and_stops(small):
+    optimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=9e-3)
+    stopping = EarlyStopping(optimizer, patience=3, plateau=2, warmup_epochs=1)
+    losses = [1.0, 5.0, 4.0, 4.0, 3.9999, 4.5, 4.2]   # epoch 0 is the warm-up; the best after it is epoch 2 (4.0)
+    stops, rates = [], []
+    for epoch, loss in enumerate(losses):
+        stops.append(stopping.step(epoch, loss, {"epoch": torch.tensor(epoch)}))
+        rates.append(optimizer.param_groups[0]["lr"])
+    assert stops == [False] * 5 + [True, True] and stopping.best_epoch == 3 and stopping.best_loss == 4.0
+    assert rates == pytest.approx([9e-3] * 4 + [3e-3] * 2 + [1e-3])  # cut after 2 epochs without improvement
+    model = torch.nn.Module()
+    model.register_buffer("epoch", torch.tensor(-1))
+    assert stopping.restore_best(model) and model.epoch.item() == 2
+    assert not EarlyStopping(optimizer, plateau=2).restore_best(model)  # no patience: nothing chosen
+
+
+def test_train_step_takes_one_step_on_the_terms_of_that_batch(small):
+    model, x = fresh_vae(), small.x_train[:32]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(3)
+    expected = loss_terms(model, x)
+    torch.manual_seed(3)
+    rec, kl = train_step(model, optimizer, x, beta=2.0)
+    assert torch.equal(rec, expected[0].detach()) and torch.equal(kl, expected[1].detach())
+    assert not rec.requires_grad and not same_weights(model, before)
+
+
 def test_loss_terms_of_both_models(small):
     x = small.x_test[:5]
     rec, kl = loss_terms(AutoEncoder(2, 16), x)
@@ -526,8 +587,11 @@ def test_cuda_without_cuda_says_so(small, cache_dir):
         resolve_device("cuda:0")
 
 
-def test_auto_device_is_a_real_device():
-    assert resolve_device("auto").type in ("cuda", "mps", "cpu")
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_auto_device_prefers_cuda_then_mps_then_cpu(cuda, mps, expected, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(T, "_mps_available", lambda: mps)
+    assert resolve_device("auto") == torch.device(expected)
     assert resolve_device("cpu") == torch.device("cpu")
 
 
