@@ -284,7 +284,7 @@ def _load_torchvision_download(dataset: str, root: Path) -> ImageData:
                 cls(tmp, train=True, download=True)
                 cls(tmp, train=False, download=True)
             except Exception as err:  # no network: URLError, timeout, checksum failure, a bad .gz, a bad file ...
-                raise _SourceMissing(_download_failure(raw, err)) from None
+                raise _SourceMissing(_download_failure(raw, err, getattr(cls, "resources", []))) from None
             try:
                 check_raw_files(raw)
             except CorruptFileError as err:
@@ -303,12 +303,12 @@ def _load_torchvision_download(dataset: str, root: Path) -> ImageData:
     return _from_torchvision(dataset, root, "torchvision-download")
 
 
-def _download_failure(raw: Path, err: Exception) -> str:
+def _download_failure(raw: Path, err: Exception, resources: list) -> str:
     """Why a download into folder `raw` failed, naming the file where that can be told."""
     why = f"{type(err).__name__}: {err}"
-    for f in RAW_FILES:
-        if (raw / f"{f}.gz").exists() and not (raw / f).exists():  # arrived, but could not be unpacked
-            return f"download failed at {f}.gz ({why})"
+    arrived = [name for name, _ in resources if (raw / name).exists()]
+    if arrived and isinstance(err, (gzip.BadGzipFile, EOFError, zlib.error)):  # the last one to arrive would not unpack
+        return f"download failed at {arrived[-1]} ({why})"
     if all((raw / f).exists() for f in RAW_FILES):  # all unpacked: then torchvision could not read one
         try:
             check_raw_files(raw)
