@@ -238,7 +238,10 @@ def _from_torchvision(dataset: str, root: Path, source: str) -> ImageData:
     """Read torchvision's raw files under `root`, after checking each of them (CorruptFileError)."""
     cls = _torchvision_class(dataset)
     raw = root / cls.__name__ / "raw"
-    check_raw_files(raw)
+    try:
+        check_raw_files(raw)
+    except OSError as err:  # unreadable: no permission, an I/O error
+        raise CorruptFileError(err.filename or raw, f"cannot be read ({type(err).__name__}: {err.strerror})") from None
     try:
         train, test = cls(str(root), train=True, download=False), cls(str(root), train=False, download=False)
     except Exception as err:  # torchvision raises AssertionError, RuntimeError, TypeError ... on a bad file
