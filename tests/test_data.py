@@ -562,3 +562,15 @@ def test_a_server_that_never_answers_ends_in_the_timeout(mirror, tmp_path, monke
     assert not worker.is_alive(), "the download hung past 60 s"
     assert isinstance(outcome["error"], DataUnavailableError) and "timed out" in str(outcome["error"])
     assert socket.getdefaulttimeout() is None  # the process's default timeout is restored
+
+
+def test_every_notebook_takes_its_data_through_stratified_subset():
+    """01-04 load and subset in one line with their N_TRAIN and N_TEST; 05 subsets its training sets."""
+    import nbformat
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    for path in sorted(notebooks.glob("0[1-5]_*.ipynb")):
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert "stratified_subset(" in code and "torch.cdist(" not in code, path.name
+        if not path.name.startswith("05"):
+            assert "data = stratified_subset(load_data(DATASET), N_TRAIN, N_TEST)" in code, path.name
+            assert code.count("load_data(") == 1, path.name
