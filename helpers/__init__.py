@@ -2,7 +2,9 @@
 (the tools that build the book are in `book/`, which is not shipped). One module per idea:
 
 - `helpers.data`: MNIST / Fashion-MNIST in memory, the validation split, binarization and the
-  fixed binarized evaluation images, fast batches (notebook 01)
+  fixed binarized evaluation images, the subset of the same size from every source, fast batches
+  (notebook 01)
+- `helpers.neighbours`: the nearest neighbour, in blocks of bounded memory (01, 05)
 - `helpers.models`: `AutoEncoder` (01) and `VAE` (02), MLP or convolutional
 - `helpers.elbo`: the KL, the ELBO and its terms, the bound L_K, log p(x) estimates (02, 03)
 - `helpers.train`: `fit`: the training loop, early stopping, KL warm-up, free bits (01, 04)

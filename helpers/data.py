@@ -17,7 +17,14 @@ in order and prints one line saying which one it used:
 
 If none works it raises `DataUnavailableError`, naming every source it tried and how to get
 the data. It never makes up stand-in data. ``$VAE_DATA_SOURCE`` (or ``source=``) pins one
-source; the test suite pins ``offline`` so that no result depends on the network.
+source; the test suite pins ``offline`` so that no result depends on the network. A corrupt or
+truncated file (wrong magic number, short file, gzip garbage) is never read as data: a line
+names the file and why, and the next source is tried; when that source was pinned,
+`CorruptFileError` (a ValueError) names the file.
+
+The sources differ in size (the offline MNIST subset has 3,600 training images, torchvision's
+MNIST 54,000), so the notebooks take a fixed part of whatever they got: `stratified_subset`
+keeps each class's share, and the validation split in proportion to the training images.
 
 Likelihoods are reported on binary images only: `evaluation_images` gives the one fixed
 binarized copy of a split that every ELBO, L_K and log-likelihood of the series is computed on.
@@ -28,10 +35,12 @@ from __future__ import annotations
 import gzip
 import importlib.resources
 import io
+import math
 import os
 import shutil
 import socket
 import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from helpers.checks import check_choice, check_number, invalid
+from helpers.checks import check_choice, check_int, check_number, invalid
 from helpers.paths import ENV_DATA_DIR, data_dir
 
 IMAGE_SHAPE = (1, 28, 28)
@@ -63,6 +72,14 @@ _EVALUATION_SEEDS = {"train": 2014, "validation": 2015, "test": 2016}  # one fix
 
 class DataUnavailableError(RuntimeError):
     """No source could provide the dataset; the message lists what was tried."""
+
+
+class CorruptFileError(ValueError):
+    """A data file that is there but cannot be read as what it should be; `path` names it."""
+
+    def __init__(self, path: str | Path, why: str):
+        self.path, self.why = Path(path), why
+        super().__init__(f"{path} {why}")
 
 
 @dataclass
@@ -163,6 +180,13 @@ def load_data(dataset: str = "mnist", source: str | None = None, root: str | Pat
         except _SourceMissing as why:
             tried.append(f"  - {name}: {why}")
             continue
+        except CorruptFileError as err:
+            if source != "auto":  # pinned: stop, naming the file
+                raise CorruptFileError(err.path, f"{err.why}; delete or replace it ({name} was pinned by "
+                                       f"source= or ${ENV_SOURCE})") from None
+            print(f"{name}: {err}; trying the next source")
+            tried.append(f"  - {name}: {err}")
+            continue
         if validation > 0:
             data = with_validation_split(data, validation)
         if verbose:
@@ -199,36 +223,71 @@ def _torchvision_class(dataset: str):
     return tvd.MNIST if dataset == "mnist" else tvd.FashionMNIST
 
 
+RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
 def _from_torchvision(dataset: str, root: Path, source: str) -> ImageData:
+    """Read torchvision's raw files under `root`, after checking each of them (CorruptFileError)."""
     cls = _torchvision_class(dataset)
-    train, test = cls(str(root), train=True, download=False), cls(str(root), train=False, download=False)
-    return ImageData(dataset, f"{source} ({root / cls.__name__ / 'raw'})",
+    raw = root / cls.__name__ / "raw"
+    try:
+        check_raw_files(raw)
+    except OSError as err:  # unreadable: no permission, an I/O error
+        raise CorruptFileError(err.filename or raw, f"cannot be read ({type(err).__name__}: {err.strerror})") from None
+    try:
+        train, test = cls(str(root), train=True, download=False), cls(str(root), train=False, download=False)
+    except Exception as err:  # torchvision raises AssertionError, RuntimeError, TypeError ... on a bad file
+        raise CorruptFileError(raw, f"could not be read by torchvision ({type(err).__name__}: {err})") from None
+    return ImageData(dataset, f"{source} ({raw})",
                      _to_float(train.data), train.targets.long(), _to_float(test.data), test.targets.long())
 
 
+def check_raw_files(raw: Path) -> None:
+    """Check torchvision's four raw MNIST-format files in folder `raw` by their headers and sizes:
+    28 x 28 images, as many labels as images, labels 0 to 9. Raise CorruptFileError naming a bad one."""
+    for split in ("train", "t10k"):
+        images, labels = raw / f"{split}-images-idx3-ubyte", raw / f"{split}-labels-idx1-ubyte"
+        with open(images, "rb") as f:
+            shape = idx_shape(images, f.read(16), images.stat().st_size, ndim=3)
+        if shape[1:] != (28, 28):
+            raise CorruptFileError(images, f"holds images of {shape[1]} x {shape[2]} pixels, not 28 x 28")
+        values = labels.read_bytes()
+        (n,) = idx_shape(labels, values, len(values), ndim=1)
+        if n != shape[0]:
+            raise CorruptFileError(labels, f"has {n:,} labels for the {shape[0]:,} images of {images.name}")
+        if n and max(values[8:]) > 9:
+            raise CorruptFileError(labels, f"has a label {max(values[8:])}; labels are 0 to 9")
+
+
 def _load_torchvision_files(dataset: str, root: Path) -> ImageData:
-    try:
-        return _from_torchvision(dataset, root, "torchvision-files")
-    except RuntimeError as err:  # torchvision: "Dataset not found. You can use download=True ..."
-        raise _SourceMissing(f"no torchvision files under {root} ({err})") from None
+    raw = root / _torchvision_class(dataset).__name__ / "raw"
+    missing = [f for f in RAW_FILES if not (raw / f).is_file()]
+    if missing:
+        raise _SourceMissing(f"no torchvision files under {root} ({', '.join(missing)} not in {raw})")
+    return _from_torchvision(dataset, root, "torchvision-files")
 
 
 def _load_torchvision_download(dataset: str, root: Path) -> ImageData:
-    """Download into a temporary folder and move it into `root` only when complete."""
+    """Download into a temporary folder, check the files, and move them into `root` only when complete."""
     cls = _torchvision_class(dataset)
     old_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(_DOWNLOAD_TIMEOUT_S)
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            raw = Path(tmp) / cls.__name__ / "raw"
             try:
                 cls(tmp, train=True, download=True)
                 cls(tmp, train=False, download=True)
-            except Exception as err:  # no network: URLError, timeout, checksum failure ...
-                raise _SourceMissing(f"download failed ({type(err).__name__}: {err})") from None
+            except Exception as err:  # no network: URLError, timeout, checksum failure, a bad .gz, a bad file ...
+                raise _SourceMissing(_download_failure(raw, err, getattr(cls, "resources", []))) from None
+            try:
+                check_raw_files(raw)
+            except CorruptFileError as err:
+                raise _SourceMissing(f"downloaded {err.path.name}, but it {err.why}") from None
             target = root / cls.__name__ / "raw"
             try:
                 target.mkdir(parents=True, exist_ok=True)
-                for f in (Path(tmp) / cls.__name__ / "raw").iterdir():
+                for f in raw.iterdir():
                     if not f.name.endswith(".gz"):
                         shutil.copy2(f, target / f.name)
             except OSError as err:  # a read-only or full data folder: the next source may still work
@@ -237,6 +296,20 @@ def _load_torchvision_download(dataset: str, root: Path) -> ImageData:
     finally:
         socket.setdefaulttimeout(old_timeout)
     return _from_torchvision(dataset, root, "torchvision-download")
+
+
+def _download_failure(raw: Path, err: Exception, resources: list) -> str:
+    """Why a download into folder `raw` failed, naming the file where that can be told."""
+    why = f"{type(err).__name__}: {err}"
+    arrived = [name for name, _ in resources if (raw / name).exists()]
+    if arrived and isinstance(err, (gzip.BadGzipFile, EOFError, zlib.error)):  # the last one to arrive would not unpack
+        return f"download failed at {arrived[-1]} ({why})"
+    if all((raw / f).exists() for f in RAW_FILES):  # all unpacked: then torchvision could not read one
+        try:
+            check_raw_files(raw)
+        except CorruptFileError as bad:
+            return f"downloaded {bad.path.name}, but it {bad.why}"
+    return f"download failed ({why})"
 
 
 def _load_offline(dataset: str, root: Path) -> ImageData:
@@ -278,8 +351,7 @@ def stratified_split(labels: np.ndarray, first_per_class: int | None = None, *, 
 
 def _offline_fashion_mnist() -> ImageData:
     d = FASHION_MNIST_DEBIAN_DIR
-    files = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    files = [f"{f}.gz" for f in RAW_FILES]
     if not all((d / f).exists() for f in files):
         raise _SourceMissing(f"Debian's dataset-fashion-mnist files not found in {d}")
     xtr, ytr, xte, yte = (read_idx(d / f) for f in files)
@@ -287,15 +359,39 @@ def _offline_fashion_mnist() -> ImageData:
                      _to_float(xtr), ytr.long(), _to_float(xte), yte.long())
 
 
+def idx_shape(path: Path, head: bytes, size: int, ndim: int | None = None) -> tuple[int, ...]:
+    """The shape an IDX file of unsigned bytes declares in `head` (its first bytes), once its magic
+    number (0x0000080N for N dimensions; `ndim` None: any) and its `size` in bytes are checked."""
+    if head[:2] == b"\x1f\x8b":
+        raise CorruptFileError(path, "is gzip-compressed, not an IDX file: unpack it (gunzip) or name it .gz")
+    if len(head) < 4 or head[:3] != b"\x00\x00\x08" or not 1 <= head[3] <= 4 or ndim not in (None, head[3]):
+        expected = f"0000080{ndim}" if ndim else "0000080N"
+        raise CorruptFileError(path, f"is not an IDX file of unsigned bytes: its magic number is {head[:4].hex()!r}, "
+                                     f"expected {expected!r} ({size:,} bytes)")
+    n = head[3]
+    header = 4 + 4 * n
+    if size < header:
+        raise CorruptFileError(path, f"is truncated: {size:,} bytes, shorter than its own header ({header} bytes)")
+    shape = tuple(int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(n))
+    expected = header + math.prod(shape)
+    if size != expected:
+        raise CorruptFileError(path, f"is {'truncated' if size < expected else 'too long'}: {size:,} bytes, where "
+                                     f"its header's shape {shape} needs {expected:,}")
+    return shape
+
+
 def read_idx(path: str | Path) -> torch.Tensor:
-    """Read an IDX file (the MNIST format, gzipped or not) of unsigned bytes into a uint8 tensor."""
+    """Read an IDX file (the MNIST format, gzipped or not) of unsigned bytes into a uint8 tensor;
+    CorruptFileError (a ValueError naming the file) if it is not one, or is truncated."""
     path = Path(path)
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
-        raise ValueError(f"{path} is not an IDX file of unsigned bytes")
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    return torch.from_numpy(np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy())
+    raw = path.read_bytes()
+    if path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError; a cut-off file an EOFError
+            raise CorruptFileError(path, f"is not a complete gzip file ({type(err).__name__}: {err})") from None
+    shape = idx_shape(path, raw[:64], len(raw))
+    return torch.from_numpy(np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * len(shape)).reshape(shape).copy())
 
 
 def _to_float(images: torch.Tensor) -> torch.Tensor:
@@ -350,6 +446,64 @@ def spread_indices(total: int, n: int) -> torch.Tensor:
     if not 1 <= n <= total:
         raise ValueError(f"n={n!r} is not valid; n must be an integer from 1 to {total}")
     return torch.linspace(0, total - 1, n).round().long()
+
+
+def stratified_indices(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """n sorted indices into `labels` that give each class its share of them (the largest
+    remainders round), spread evenly over each class's images in file order: a fixed subset that
+    is class-balanced whether the split is sorted by class (offline) or not (torchvision's)."""
+    if not 1 <= n <= len(labels):
+        raise ValueError(f"n={n!r} is not valid; n must be an integer from 1 to {len(labels)}")
+    labels = labels.cpu()
+    classes, counts = labels.unique(return_counts=True)
+    quota = counts.double() * n / len(labels)
+    take = quota.floor().long()
+    take[(quota - take).argsort(descending=True, stable=True)[:n - int(take.sum())]] += 1
+    picks = [idx[spread_indices(len(idx), int(k))] for c, k in zip(classes, take) if k > 0
+             for idx in [(labels == c).nonzero()[:, 0]]]
+    return torch.cat(picks).sort().values
+
+
+def stratified_subset(data: ImageData, n_train: int, n_test: int = 0, *, n_validation: int | None = None,
+                      names: tuple[str, str | None] = ("N_TRAIN", "N_TEST"), verbose: bool = True) -> ImageData:
+    """`n_train` training and `n_test` test images of `data` (0, or more than there are: all of
+    them), each class keeping its share (`stratified_indices`), and validation images in
+    proportion: as many per training image as `data` has (or `n_validation`).
+
+    Used by every notebook right after load_data, with its N_TRAIN (and N_TEST), so that a run
+    has the same size from every source: the defaults of 01-04 (3600, 1000) take all of the
+    offline MNIST subset (3,600 / 400 / 1,000: the very same tensors) and 3,600 / 400 / 1,000 of
+    torchvision's MNIST (54,000 / 6,000 / 10,000). `names` are the parameters the printed line
+    tells the learner to set to 0 for all of the data.
+    """
+    check_images(data)
+    n_train, n_test = check_int("n_train", n_train, minimum=0), check_int("n_test", n_test, minimum=0)
+    if n_validation is not None:
+        check_int("n_validation", n_validation, minimum=0)
+
+    def part(x, y, n):
+        if n == 0 or n >= len(x):
+            return x, y
+        idx = stratified_indices(y, n)
+        return x[idx], y[idx]
+
+    x_train, y_train = part(data.x_train, data.y_train, n_train)
+    x_test, y_test = part(data.x_test, data.y_test, n_test)
+    x_val = y_val = None
+    if data.x_val is not None:
+        if n_validation is None:
+            n_validation = max(1, round(len(data.x_val) * len(x_train) / len(data.x_train)))
+        x_val, y_val = part(data.x_val, data.y_val, n_validation)
+    subset = ImageData(data.name, data.source, x_train, y_train, x_test, y_test, x_val, y_val)
+    if verbose:
+        sizes = [(len(x_train), len(data.x_train), "training")]
+        if x_val is not None:
+            sizes.append((len(x_val), len(data.x_val), "validation"))
+        sizes.append((len(x_test), len(data.x_test), "test"))
+        all_of_them = " and ".join(f"{name}=0" for name in names if name)
+        print("Used: " + ", ".join(f"{a:,} of {b:,} {what}" for a, b, what in sizes) + " images, each class in "
+              "its share" + (f" ({all_of_them}: all of them)" if all_of_them else ""))
+    return subset
 
 
 def batches(x: torch.Tensor, batch_size: int, generator: torch.Generator | None = None,

@@ -73,6 +73,7 @@ RULES = {
     "N_EVAL": _positive_int,
     "N_GAP": _positive_int,
     "N_TRAIN": lambda n, v: check_int(n, v, minimum=0),
+    "N_TEST": lambda n, v: check_int(n, v, minimum=0),
     "N_TRAIN_CVAE": lambda n, v: check_int(n, v, minimum=0),
     "BETAS": _list_of(lambda n, v: check_number(n, v, 0.0), "numbers >= 0", "[0.5, 1, 4]"),
     "LATENT_DIMS": _list_of(_positive_int, "integers >= 1", "[2, 10]"),

@@ -19,7 +19,8 @@ class ConditionalExplorer(Displayable):
     def __init__(self, model, class_names: list[str], images: torch.Tensor, labels: torch.Tensor,
                  z_range: float = 3.0, step: float = 0.05):
         if not isinstance(model, ConditionalVAE):
-            raise ValueError(f"model must be a conditional VAE (helpers.models.ConditionalVAE), not {type(model).__name__}")
+            raise ValueError("model must be a conditional VAE (helpers.models.ConditionalVAE), "
+                             f"not {type(model).__name__}")
         if len(images) != len(labels) or not len(images):
             raise ValueError("images and labels must be non-empty and of the same length")
         self.model, self.class_names, self.images, self.labels = model, class_names, images, labels
