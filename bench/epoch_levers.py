@@ -6,9 +6,11 @@ in this process only (bench/recommended.patch has the change itself). Each lever
 validation scored every epoch) for a few epochs from the same weights, alternating with
 today's `fit` in one process; the seconds are medians over epochs and rounds.
 
-- ``fused``: the loss from the encoder's log-variance directly, KL = 0.5 (mu^2 + e^logvar - 1 -
-  logvar) (no `Normal` object, no log of an exp), the sample mu + sigma * eps, and the
-  reconstruction as one `binary_cross_entropy_with_logits` summed per image;
+- ``fused``: the loss without a `Normal` object: the sample mu + sigma * eps in one addcmul, the
+  KL 0.5 (mu^2 + sigma^2 - 1) - log sigma (gaussian_kl_per_dim's formula, whose log sigma keeps
+  fit's divergence guard working: with - 0.5 logvar instead, lr 1.0 no longer diverges and
+  tests/test_train.py's guard test fails), and the reconstruction as one
+  `binary_cross_entropy_with_logits` summed per image;
 - ``compile``: the same function under `torch.compile` (dynamic shapes marked from the start so
   that the ragged last batch and the validation batch do not force recompiles); its first epoch
   carries the compile time, reported apart.
@@ -45,7 +47,7 @@ def fused_loss_terms(model, x, y=None):
     z = torch.addcmul(mu, std, torch.randn_like(std))
     logits = model.decoder(z)
     reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
-    return reconstruction, 0.5 * (mu.square() + std.square() - 1.0 - logvar)
+    return reconstruction, 0.5 * (mu.square() + std.square() - 1.0) - torch.log(std)
 
 
 TODAY = T.loss_terms
