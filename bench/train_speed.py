@@ -22,12 +22,13 @@ see the same machine state; the medians are over rounds x epochs. Data: Fashion-
 training images when Debian's dataset-fashion-mnist is installed, else the offline MNIST
 subset; no validation split, so that fit scores the test images only, as the recipe does.
 
-    python bench/train_speed.py [--epochs 3] [--rounds 3] [--device auto]
+    python bench/train_speed.py [--epochs 3] [--rounds 3] [--device auto] [--train-images N] [--test-images N]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import statistics
 import struct
@@ -156,10 +157,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--train-images", type=int, default=None, help="the first N training images only (smoke runs)")
+    parser.add_argument("--test-images", type=int, default=None, help="the first N test images only (smoke runs)")
     args = parser.parse_args()
+    for name in ("epochs", "rounds", "train_images", "test_images"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
     device = resolve_device(args.device)
     dataset = "fashion-mnist" if FASHION_MNIST_DEBIAN_DIR.exists() else "mnist"
     data = load_data(dataset, source="offline", validation=0)
+    n, m = args.train_images, args.test_images
+    data = dataclasses.replace(data, x_train=data.x_train[:n], y_train=data.y_train[:n], x_test=data.x_test[:m],
+                               y_test=data.y_test[:m])
     print(f"device {device} ({platform.processor() or platform.machine()}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {args.epochs} epochs x {args.rounds} rounds, 784-400-20 MLP VAE, "
           "Adam 1e-3, batch 128")
