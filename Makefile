@@ -51,9 +51,10 @@ outputs: $(STAMP)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
 
-## make bench: the training-speed benchmark (see README)
+## make bench: the benchmarks (see README): training speed, time to quality, the IS log-likelihood
 bench: $(STAMP)
 	$(PY) bench/train_speed.py
+	$(PY) bench/time_to_quality.py
 	$(PY) bench/log_likelihood_speed.py
 
 clean:
