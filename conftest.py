@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent
 TEST_CACHE = ROOT / "build" / "test-cache"
 VERSIONS = ROOT / "build" / "versions.txt"
 # What the suite depends on, in the order a reader looks for them. jupyter-server-mathjax is where
-# the website's MathJax comes from (helpers/site.py).
+# the website's MathJax comes from (book/site.py).
 PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "ipywidgets", "ipykernel", "jupyterlab",
             "jupyterlab-widgets", "nbval", "papermill", "nbconvert", "nbformat", "nbclient", "playwright",
             "jupyter-server-mathjax", "pytest", "pytest-xdist", "ruff", "pre-commit", "mlxtend")

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from helpers import paths
+
 NOTEBOOK_NAME = re.compile(r"^\d\d_\w+\.ipynb$")  # 01_autoencoder.ipynb: the series' notebooks, in order
 # The kernel's log is not the reader's business (its one warning, "running over TCP without
 # encryption", is about a kernel on this machine talking to this process); errors still show.
@@ -16,11 +18,8 @@ QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 
 
 def checkout_root() -> Path | None:
-    """The vae-notebooks checkout this package lives in (it is not installed anywhere else)."""
-    root = Path(__file__).resolve().parent.parent
-    if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir():
-        return root
-    return None
+    """The vae-notebooks checkout (book/ lives beside helpers/ in it, and is not installed elsewhere)."""
+    return paths.checkout_root()
 
 
 def find_notebooks(folder: Path) -> list[Path]:

@@ -26,6 +26,7 @@ from pathlib import Path
 import nbformat
 
 from book.notebooks import checkout_root, environment, execute, find_notebooks
+from helpers.notebook import METADATA_KEY, parameters_cell
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 RUN_METADATA = ("execution", "papermill")
@@ -52,16 +53,31 @@ def per_run_metadata(nb: nbformat.NotebookNode) -> list[str]:
     return found
 
 
+def record_reference_run(notebook: Path) -> None:
+    """Copy the defaults of the notebook's parameters cell into its metadata, where
+    helpers.notebook.REFERENCE_RUNS reads them (a learner's edit of the cell does not change them)."""
+    nb = nbformat.read(notebook, as_version=4)
+    reference = parameters_cell(notebook)
+    if nb.metadata.get(METADATA_KEY, {}).get("reference_run") != reference:
+        nb.metadata.setdefault(METADATA_KEY, {})["reference_run"] = reference
+        nbformat.write(nb, notebook)
+
+
 def regenerate(notebook: Path, cache: Path, failed_dir: Path) -> float:
     """Execute `notebook` at its defaults in the reference environment and save it cleaned, in place.
-    If it fails, the notebook is not touched and the executed copy is kept in `failed_dir`."""
+    Its reference run is recorded first (`record_reference_run`), so that the run checks every claim.
+    If it fails, the notebook is left as it was and the executed copy is kept in `failed_dir`."""
     start = time.perf_counter()
+    original = notebook.read_bytes()
+    record_reference_run(notebook)
+    (failed_dir / notebook.name).unlink(missing_ok=True)  # no copy of an earlier run can pass for this one's
     with tempfile.TemporaryDirectory() as tmp, \
             environment(VAE_DATA_SOURCE="offline", VAE_CACHE_DIR=str(cache), TQDM_DISABLE="1"):
         out = Path(tmp) / notebook.name
         try:
             execute(notebook, out)
         except Exception:
+            notebook.write_bytes(original)  # the notebook as it was, its record too
             failed_dir.mkdir(parents=True, exist_ok=True)
             if out.is_file():
                 shutil.copy(out, failed_dir / notebook.name)
@@ -90,8 +106,10 @@ def main(argv: list[str]) -> int:
             print(f"{nb.name}: regenerated in {regenerate(nb, cache, build / 'outputs-failed'):.0f} s", flush=True)
         except Exception as error:  # papermill's error names the cell; the notebook is left as it was
             failed.append(nb.name)
-            print(f"{nb.name}: FAILED, left as it was ({type(error).__name__}: {str(error).strip()[-500:]}); "
-                  f"the executed copy is in {build / 'outputs-failed' / nb.name}", file=sys.stderr, flush=True)
+            copy = build / "outputs-failed" / nb.name
+            where = f"the executed copy is in {copy}" if copy.is_file() else "it did not run far enough to be saved"
+            print(f"{nb.name}: FAILED, left as it was ({type(error).__name__}: {str(error).strip()[-500:]}); {where}",
+                  file=sys.stderr, flush=True)
     if failed:
         print(f"make outputs: {len(failed)} of {len(notebooks)} notebooks failed: {', '.join(failed)}",
               file=sys.stderr)

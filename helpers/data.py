@@ -184,7 +184,8 @@ def load_data(dataset: str = "mnist", source: str | None = None, root: str | Pat
             if source != "auto":  # pinned: stop, naming the file
                 raise CorruptFileError(err.path, f"{err.why}; delete or replace it ({name} was pinned by "
                                        f"source= or ${ENV_SOURCE})") from None
-            print(f"{name}: {err}; trying the next source")
+            if verbose:
+                print(f"{name}: {err}; trying the next source")
             tried.append(f"  - {name}: {err}")
             continue
         if validation > 0:
@@ -479,7 +480,7 @@ def stratified_subset(data: ImageData, n_train: int, n_test: int = 0, *, n_valid
     check_images(data)
     n_train, n_test = check_int("n_train", n_train, minimum=0), check_int("n_test", n_test, minimum=0)
     if n_validation is not None:
-        check_int("n_validation", n_validation, minimum=0)
+        n_validation = check_int("n_validation", n_validation, minimum=0)
 
     def part(x, y, n):
         if n == 0 or n >= len(x):

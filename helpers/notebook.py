@@ -4,14 +4,14 @@ Used by the setup cells of the notebooks. Papermill passes parameters from the c
 (`papermill notebooks/02_vae.ipynb out.ipynb -p EPOCHS 1 -p BETA 4`), so a typo must stop the
 notebook at once with an error that names the parameter and its valid values.
 
-The reference run of a notebook (`REFERENCE_RUNS`) is its `parameters` cell's defaults, read
-from the notebook file itself (one source: a parameter added to the cell is part of it at once).
+The reference run of a notebook (`REFERENCE_RUNS`) is its `parameters` cell's defaults (the one
+source), as `make outputs` recorded them in the notebook file's metadata when it made the
+committed outputs; tests/test_notebooks.py checks that the record and the cell agree.
 """
 
 from __future__ import annotations
 
 import ast
-import functools
 import json
 import platform
 from collections.abc import Mapping
@@ -91,8 +91,9 @@ def notebook_file(notebook: str) -> Path | None:
     return None
 
 
-@functools.lru_cache(maxsize=16)
-def _parameters_cell(path: Path, modified: int) -> dict:
+def parameters_cell(path: Path) -> dict:
+    """The defaults in a notebook's `parameters` cell, {NAME: value}, read (not run) from the file."""
+    path = Path(path)
     cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
     found = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(found) != 1:
@@ -111,18 +112,23 @@ def _parameters_cell(path: Path, modified: int) -> dict:
     return values
 
 
-def parameters_cell(path: Path) -> dict:
-    """The defaults in a notebook's `parameters` cell, {NAME: value}, read (not run) from the file."""
-    path = Path(path)
-    return dict(_parameters_cell(path.resolve(), path.stat().st_mtime_ns))
+# Where a notebook file keeps the parameters of its reference run: `make outputs` (book.outputs)
+# copies them there from the notebook's parameters cell, the one source, when it makes the committed
+# outputs. A learner who edits the cell and saves changes the cell, not this record, so their run
+# is not the reference run and a sentence that does not hold for it is a note, never an error.
+METADATA_KEY = "vae_notebooks"
+
+
+def recorded_reference(path: Path) -> dict | None:
+    """The reference run's parameters recorded in the notebook file's metadata; None if it has none."""
+    metadata = json.loads(Path(path).read_text(encoding="utf-8")).get("metadata", {})
+    return metadata.get(METADATA_KEY, {}).get("reference_run")
 
 
 class ReferenceRuns(Mapping):
-    """notebook name -> the parameters of its reference run: the defaults of its own `parameters`
-    cell, read from the notebook file (`notebook_file`), so that they have one source. A notebook
-    whose file is not found has no reference run. (A learner who edits the defaults in the cell and
-    saves the notebook makes the new values the reference: a sentence that does not hold for them
-    is then an error, as it is for the series' own defaults.)"""
+    """notebook name -> the parameters of its reference run, as `make outputs` recorded them in the
+    notebook file (`notebook_file`) from its `parameters` cell. A notebook whose file is not found,
+    or records none, has no reference run."""
 
     def _folder(self) -> Path:
         root = checkout_root()
@@ -130,9 +136,10 @@ class ReferenceRuns(Mapping):
 
     def __getitem__(self, notebook: str) -> dict:
         path = notebook_file(notebook)
-        if path is None:
+        recorded = recorded_reference(path) if path is not None else None
+        if recorded is None:
             raise KeyError(notebook)
-        return parameters_cell(path)
+        return recorded
 
     def __iter__(self):
         return iter(sorted(p.stem for p in self._folder().glob("[0-9][0-9]_*.ipynb")))
@@ -173,6 +180,8 @@ def differences_from_reference(notebook: str, parameters: dict, data: ImageData,
                              + ", ".join(repr(n) for n in REFERENCE_RUNS))
         return [f"its file {notebook}.ipynb is not in the working directory ({Path.cwd()}), so its default "
                 "parameters, and with them its reference run, are unknown"]
+    if notebook not in REFERENCE_RUNS:
+        return [f"{notebook}.ipynb records no reference run (`make outputs` records it when it makes the outputs)"]
     reference = REFERENCE_RUNS[notebook]
     found = [f"{k}={v!r} instead of {reference[k]!r}" for k, v in parameters.items()
              if k in reference and v != reference[k]]

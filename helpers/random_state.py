@@ -3,8 +3,8 @@
 `set_seed` is what a notebook does once, at the top (every notebook's setup cell, through
 helpers.notebook.setup). `seeded` runs a block with its own seed in a forked random state: the
 draws inside are the same every time, and the random state outside is the same after the
-block as before it. `helpers.train.fit`, `helpers.train.evaluate`, `helpers.elbo.mean_nll` and
-`helpers.classifier.train_classifier` use it.
+block as before it. `helpers.train.fit`, `helpers.train.evaluate` and `helpers.elbo.mean_nll` use
+it (`helpers.classifier.train_classifier` draws its batch order from a generator of its own).
 """
 
 from __future__ import annotations

@@ -121,6 +121,7 @@ def test_make_outputs_regenerates_a_notebook_in_place_cleaned(tmp_path, monkeypa
     text = "".join(o.get("text", "") for o in done.cells[2].outputs)
     assert text == "source offline cache outputs-cache tqdm 1\n"  # the reference environment
     assert outputs.per_run_metadata(done) == []                    # no timestamps, papermill data, widget views
+    assert done.metadata["vae_notebooks"]["reference_run"] == {"SEED": 0}  # the parameters cell, recorded
     assert any("text/plain" in o.get("data", {}) for o in done.cells[2].outputs)  # the widget's text stays
     assert "papermill" not in json.dumps(done.metadata) and not stale.exists()      # a fresh cache
     assert {k: os.environ.get(k) for k in before} == before        # the caller's environment is back

@@ -1,7 +1,7 @@
 """Each notebook run by papermill, as an instructor would: with small parameters (asserting on the
 numbers its last cell records, and running every exercise's worked solution) and with bad ones
 (it must stop at the parameter check). Also: the reference run of each notebook, in
-helpers.notebook.REFERENCE_RUNS, must be the defaults of its parameters cell."""
+helpers.notebook.REFERENCE_RUNS, must be the defaults of its parameters cell, as recorded by make outputs."""
 
 import ast
 import math
@@ -74,7 +74,7 @@ def solutions(name: str) -> list[tuple[str, str, str]]:
     return found
 
 
-def test_device() -> dict:
+def device_parameter() -> dict:
     """DEVICE for a notebook run: $VAE_TEST_DEVICE when set (VAE_TEST_DEVICE=cuda make test runs the notebooks on
     the GPU), else nothing: the notebook's own default."""
     device = os.environ.get("VAE_TEST_DEVICE")
@@ -94,7 +94,7 @@ def execute_with_solutions(name: str, out: Path, parameters: dict) -> Path:
     source = out.with_name(f"{name}-with-solutions.ipynb")
     nbformat.write(nb, source)
     try:
-        pm.execute_notebook(str(source), str(out), parameters={**parameters, **test_device()}, cwd=str(NOTEBOOKS),
+        pm.execute_notebook(str(source), str(out), parameters={**parameters, **device_parameter()}, cwd=str(NOTEBOOKS),
                             kernel_name="python3", progress_bar=False)
     except pm.PapermillExecutionError:
         failed = errors(out, solutions=False)
@@ -130,37 +130,48 @@ def errors(path: Path, solutions: bool = True) -> list[str]:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_the_reference_run_is_the_notebooks_defaults(name):
+def test_the_recorded_reference_run_is_the_notebooks_defaults(name):
+    """The committed notebook records the defaults of its parameters cell as its reference run (make
+    outputs writes them): a default changed without re-making the outputs fails here."""
     assert REFERENCE_RUNS[name] == parameters_cell(name)
 
 
-def test_the_reference_run_is_read_from_the_parameters_cell_wherever_the_notebook_is(tmp_path, monkeypatch):
-    """Installed outside a checkout, a notebook runs in its own folder: its file there is the source;
-    without it there is no reference run, and the notebook says why."""
+def test_the_reference_run_is_the_record_not_a_learners_edit_of_the_cell(tmp_path, monkeypatch):
+    """Installed outside a checkout, a notebook runs in its own folder: its file there is read. A
+    learner who edits a default and saves does not make their run the reference run; make outputs
+    records the cell anew; without a file or a record there is no reference run, and the run says why."""
     import torch
 
+    from book.outputs import record_reference_run
     from helpers import notebook
     from helpers.data import ImageData
 
     monkeypatch.setattr(notebook, "checkout_root", lambda: None)
     monkeypatch.chdir(tmp_path)
+    path = tmp_path / "07_mine.ipynb"
     cell = nbformat.v4.new_code_cell("EPOCHS: int = 3  # epochs\nNAMES = ['a', 'b']\nLR = 1e-3",
                                      metadata={"tags": ["parameters"]})
-    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "07_mine.ipynb")
-    assert REFERENCE_RUNS["07_mine"] == {"EPOCHS": 3, "NAMES": ["a", "b"], "LR": 1e-3} and list(REFERENCE_RUNS) == [
-        "07_mine"]
-    cell.source = "EPOCHS = 4\nN_TRAIN = 100"  # a parameter added to the cell is part of the reference at once
-    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "07_mine.ipynb")
-    assert REFERENCE_RUNS["07_mine"] == {"EPOCHS": 4, "N_TRAIN": 100}
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
     x = torch.zeros(2, 1, 28, 28)
     offline = ImageData("mnist", "offline (test)", x, torch.zeros(2), x, torch.zeros(2))
-    assert notebook.differences_from_reference("07_mine", {"EPOCHS": 4, "N_TRAIN": 100}, offline, "cpu") == []
+    (unrecorded,) = notebook.differences_from_reference("07_mine", {"EPOCHS": 3}, offline, "cpu")
+    assert "records no reference run" in unrecorded and "07_mine" not in REFERENCE_RUNS
+    record_reference_run(path)
+    assert REFERENCE_RUNS["07_mine"] == {"EPOCHS": 3, "NAMES": ["a", "b"], "LR": 1e-3} and list(REFERENCE_RUNS) == [
+        "07_mine"]
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].source = "EPOCHS = 4\nNAMES = ['a', 'b']\nLR = 1e-3"  # the learner's edit, saved
+    nbformat.write(nb, path)
+    assert notebook.differences_from_reference("07_mine", {"EPOCHS": 4, "NAMES": ["a", "b"], "LR": 1e-3}, offline,
+                                               "cpu") == ["EPOCHS=4 instead of 3"]
+    record_reference_run(path)  # make outputs: the cell is the source
+    assert REFERENCE_RUNS["07_mine"]["EPOCHS"] == 4
     (missing,) = notebook.differences_from_reference("08_gone", {"EPOCHS": 4}, offline, "cpu")
     assert "08_gone.ipynb is not in the working directory" in missing
-    cell.source = "EPOCHS = 2 * 2"
-    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "07_mine.ipynb")
+    nb.cells[0].source = "EPOCHS = 2 * 2"
+    nbformat.write(nb, path)
     with pytest.raises(ValueError, match="EPOCHS must be a literal"):
-        REFERENCE_RUNS["07_mine"]
+        record_reference_run(path)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -313,7 +324,8 @@ def test_bad_parameters_stop_at_the_check(name, parameter, value, valid, tmp_pat
     monkeypatch.setenv("VAE_CACHE_DIR", str(cache))
     out = tmp_path / "failed.ipynb"
     with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters={**test_device(), parameter: value},
+        pm.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out),
+                            parameters={**device_parameter(), parameter: value},
                             cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False)
     assert err.value.ename == "ValueError"
     assert f"{parameter}={value!r}" in err.value.evalue and valid in err.value.evalue
