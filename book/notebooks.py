@@ -43,10 +43,10 @@ def environment(**variables: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def execute(notebook: Path, out: Path) -> None:
-    """Run `notebook` with papermill into `out`, in the notebook's own folder (as JupyterLab does),
-    without progress bars or the kernel's log."""
+def execute(notebook: Path, out: Path, cwd: Path | None = None) -> None:
+    """Run `notebook` with papermill into `out`, in `cwd` (by default the notebook's own folder, as
+    JupyterLab does), without progress bars or the kernel's log."""
     import papermill
 
-    papermill.execute_notebook(str(notebook), str(out), cwd=str(Path(notebook).parent), progress_bar=False,
+    papermill.execute_notebook(str(notebook), str(out), cwd=str(cwd or Path(notebook).parent), progress_bar=False,
                                extra_arguments=QUIET_KERNEL)

@@ -9,6 +9,12 @@ changes from run to run without changing what a reader sees:
   state: what remains of a widget output is its static picture and a line of text, which
   GitHub, JupyterLab before a run, and the series' web pages all show.
 
+The exercises' worked solutions run too, in the same reference run: each solution's code is
+appended as a cell (book.solutions), so a solution whose `claim(...)` is false raises ClaimError
+and the notebook fails; then each solution's output (its printed text, its figures as attachments
+of the markdown cell) is written into its collapsed block, after its code, replacing the output
+written there before, and the appended cells are removed.
+
     python -m book.outputs [NOTEBOOK ...]      # all of notebooks/ by default
 
 A notebook that fails is left as it was (its executed copy, with the error, is named), and the
@@ -26,6 +32,7 @@ from pathlib import Path
 import nbformat
 
 from book.notebooks import checkout_root, environment, execute, find_notebooks
+from book.solutions import embed_outputs, find_solutions, solution_errors, with_solution_cells
 from helpers.notebook import METADATA_KEY, parameters_cell
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -65,8 +72,10 @@ def record_reference_run(notebook: Path) -> None:
 
 def regenerate(notebook: Path, cache: Path, failed_dir: Path) -> float:
     """Execute `notebook` at its defaults in the reference environment and save it cleaned, in place.
-    Its reference run is recorded first (`record_reference_run`), so that the run checks every claim.
-    If it fails, the notebook is left as it was and the executed copy is kept in `failed_dir`."""
+    Its reference run is recorded first (`record_reference_run`), so that the run checks every claim;
+    its solutions run after its last cell and their outputs go into their blocks (book.solutions).
+    If it fails (a solution's claim included), the notebook is left as it was and the executed copy is
+    kept in `failed_dir`."""
     start = time.perf_counter()
     original = notebook.read_bytes()
     record_reference_run(notebook)
@@ -75,16 +84,28 @@ def regenerate(notebook: Path, cache: Path, failed_dir: Path) -> float:
             environment(VAE_DATA_SOURCE="offline", VAE_CACHE_DIR=str(cache), TQDM_DISABLE="1"):
         out = Path(tmp) / notebook.name
         try:
-            execute(notebook, out)
-        except Exception:
+            source = Path(tmp) / f"with-solutions-{notebook.name}"
+            nbformat.write(with_solution_cells(nbformat.read(notebook, as_version=4)), source)
+            execute(source, out, cwd=notebook.parent)  # in the notebook's folder: its own reference run
+            nb = embed_outputs(clean(nbformat.read(out, as_version=4)))
+        except Exception as error:
             notebook.write_bytes(original)  # the notebook as it was, its record too
             failed_dir.mkdir(parents=True, exist_ok=True)
             if out.is_file():
                 shutil.copy(out, failed_dir / notebook.name)
+                raise_for_solutions(nbformat.read(out, as_version=4), error)
             raise
-        nb = clean(nbformat.read(out, as_version=4))
     nbformat.write(nb, notebook)
     return time.perf_counter() - start
+
+
+def raise_for_solutions(executed: nbformat.NotebookNode, error: Exception) -> None:
+    """If a solution failed in the executed copy, raise an error that names it (solution N: title)."""
+    failed = solution_errors(executed)
+    if failed:
+        titles = {s.number: s.title for s in find_solutions(executed)}
+        raise RuntimeError("; ".join(f"solution {n} ({titles.get(n, '?')}) failed in the reference run: {e[:400]}"
+                                     for n, e in failed.items())) from error
 
 
 def main(argv: list[str]) -> int:

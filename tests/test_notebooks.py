@@ -1,19 +1,22 @@
 """Each notebook run by papermill, as an instructor would: with small parameters (asserting on the
-numbers its last cell records, and running every exercise's worked solution) and with bad ones
-(it must stop at the parameter check). Also: the reference run of each notebook, in
+numbers its last cell records, and running every exercise's worked solution: it must not raise at
+other settings) and with bad ones (it must stop at the parameter check). Every worked solution runs
+in its notebook's reference run too (its claims raise there): these tests run after the nbval items,
+whose cached models they reuse (conftest.py), and each solution's output must be committed in its
+block (make outputs writes it). Also: the reference run of each notebook, in
 helpers.notebook.REFERENCE_RUNS, must be the defaults of its parameters cell, as recorded by make outputs."""
 
 import ast
 import math
 import os
 import re
-import textwrap
 from pathlib import Path
 
 import nbformat
 import papermill as pm
 import pytest
 
+from book import solutions as book_solutions
 from helpers.metrics import read_metrics
 from helpers.notebook import REFERENCE_RUNS
 
@@ -48,10 +51,6 @@ BAD = {
                          ("PATIENCE", 0, "an integer >= 1")],
 }
 
-SOLUTION = re.compile(r"<summary>Solution (\d+): ([^<]+)</summary>(.*?)</details>", re.S)
-CODE = re.compile(r"```python\n(.*?)\n\s*```", re.S)
-
-
 def parameters_cell(name: str) -> dict:
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
@@ -63,15 +62,10 @@ def parameters_cell(name: str) -> dict:
 
 
 def solutions(name: str) -> list[tuple[str, str, str]]:
-    """(number, title, code) of every worked solution in the notebook's markdown."""
+    """(number, title, code) of every worked solution in the notebook's markdown (its code alone, never the
+    output make outputs embeds after it)."""
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-    found = []
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for number, title, body in SOLUTION.findall(cell.source):
-                (code,) = CODE.findall(body)
-                found.append((number, title.strip(), textwrap.dedent(code)))
-    return found
+    return [(s.number, s.title, s.code) for s in book_solutions.find_solutions(nb)]
 
 
 def device_parameter() -> dict:
@@ -81,20 +75,21 @@ def device_parameter() -> dict:
     return {"DEVICE": device} if device else {}
 
 
-def execute_with_solutions(name: str, out: Path, parameters: dict) -> Path:
+def execute_with_solutions(name: str, out: Path, parameters: dict, folder: Path = NOTEBOOKS,
+                           test_device: bool = True) -> Path:
     """Run the notebook with `parameters`, every solution appended as a cell after the last one.
 
     A solution cell is tagged `raises-exception`, so a failing solution does not stop the ones after it
-    (its own test_solution fails). Any error outside the solutions fails the run here, with its message."""
-    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-    for number, title, code in solutions(name):
-        cell = nbformat.v4.new_code_cell(f"# solution {number}: {title}\n{code}")
-        cell.metadata["tags"] = ["solution", "raises-exception"]
-        nb.cells.append(cell)
+    (its own test fails). Any error outside the solutions fails the run here, with its message. With no
+    `parameters` and not `test_device` ($VAE_TEST_DEVICE is not passed) it is the notebook's reference run
+    (its defaults, on the CPU): a solution's false claim raises."""
+    nb = book_solutions.with_solution_cells(nbformat.read(folder / f"{name}.ipynb", as_version=4),
+                                            tags=("raises-exception",))
     source = out.with_name(f"{name}-with-solutions.ipynb")
     nbformat.write(nb, source)
     try:
-        pm.execute_notebook(str(source), str(out), parameters={**parameters, **device_parameter()}, cwd=str(NOTEBOOKS),
+        device = device_parameter() if test_device else {}
+        pm.execute_notebook(str(source), str(out), parameters={**parameters, **device}, cwd=str(folder),
                             kernel_name="python3", progress_bar=False)
     except pm.PapermillExecutionError:
         failed = errors(out, solutions=False)
@@ -103,22 +98,36 @@ def execute_with_solutions(name: str, out: Path, parameters: dict) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def small_runs(tmp_path_factory):
-    """Each notebook once, with small parameters and its solutions: shared by the tests below."""
+def remembered_runs(tmp_path_factory, parameters, test_device: bool = True):
+    """A function name -> the executed notebook (run once with its solutions, `parameters(name)`): the tests of
+    one notebook share its run; an error outside the solutions fails each of them, and none reruns it."""
     done = {}
 
     def run(name):
         if name not in done:
             try:
                 done[name] = execute_with_solutions(name, tmp_path_factory.mktemp(name) / f"{name}.ipynb",
-                                                    SMALL[name])
-            except AssertionError as err:  # remembered: every test of this notebook fails with it, none reruns it
+                                                    parameters(name), test_device=test_device)
+            except AssertionError as err:
                 done[name] = err
         if isinstance(done[name], AssertionError):
             raise done[name]
         return done[name]
     return run
+
+
+@pytest.fixture(scope="module")
+def small_runs(tmp_path_factory):
+    """Each notebook once, with small parameters and its solutions: shared by the tests below."""
+    return remembered_runs(tmp_path_factory, lambda name: SMALL[name])
+
+
+@pytest.fixture(scope="module")
+def reference_runs(tmp_path_factory):
+    """Each notebook once at its defaults (its reference run: a false claim raises), with its solutions, in the
+    test run's cache: after the nbval items (conftest.py orders them), its models load from there. On the CPU,
+    whatever $VAE_TEST_DEVICE says (a run on another device is not the reference run)."""
+    return remembered_runs(tmp_path_factory, lambda name: {}, test_device=False)
 
 
 def errors(path: Path, solutions: bool = True) -> list[str]:
@@ -182,17 +191,51 @@ def test_every_exercise_has_a_worked_solution(name):
     assert numbered and [n for n, _, _ in solutions(name)] == numbered
 
 
+def solution_cell(path: Path, number: str) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    return book_solutions.solution_cells(nb)[number]
+
+
 @pytest.mark.notebook
+@pytest.mark.after_nbval
 @pytest.mark.parametrize("name, number, title",
                          [(n, number, title) for n in NAMES for number, title, _ in solutions(n)])
-def test_solution(name, number, title, small_runs):
-    """Every worked solution runs: test_solution[01_autoencoder-1-linear autoencoder] ..."""
-    nb = nbformat.read(small_runs(name), as_version=4)
-    (cell,) = [c for c in nb.cells if c.source.startswith(f"# solution {number}:")]
+def test_solution_holds_in_the_reference_run(name, number, title, reference_runs):
+    """Every worked solution runs in its notebook's reference run, and its claims hold there (a false one
+    raises ClaimError): test_solution_holds_in_the_reference_run[01_autoencoder-1-linear autoencoder] ..."""
+    cell = solution_cell(reference_runs(name), number)
     failed = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-    assert cell.get("execution_count") is not None, f"not reached: {errors(small_runs(name))}"
-    assert not failed, f"{failed[0]['ename']}: {failed[0]['evalue']}"
-    assert cell.get("outputs"), "a solution shows its result"
+    assert cell.get("execution_count") is not None, f"solution {number} not reached: {errors(reference_runs(name))}"
+    assert not failed, f"solution {number} ({title}): {failed[0]['ename']}: {failed[0]['evalue']}"
+    assert cell.get("outputs"), f"solution {number} ({title}) shows no result"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", NAMES)
+def test_solutions_run_at_other_parameters(name, small_runs):
+    """Every worked solution runs in the small run too (a learner's other settings): where its claims do not
+    hold they are notes there, but it must not raise."""
+    failed = {n: e for n, e in book_solutions.solution_errors(nbformat.read(small_runs(name), as_version=4)).items()}
+    assert not failed, f"{name} with {SMALL[name]}: " + "; ".join(f"solution {n}: {e[:300]}" for n, e in failed.items())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_solution_has_its_committed_output(name):
+    """make outputs writes each solution's reference-run output into its block, after its code: each has one, and
+    every image it names is attached to the cell."""
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    missing = []
+    for s in book_solutions.find_solutions(nb):
+        cell = nb.cells[s.cell]
+        block = re.search(rf"<!-- output of solution {s.number} -->(.*?)<!-- end of the output of solution {s.number}",
+                          cell.source, re.S)
+        if block is None or book_solutions.HEADING not in block.group(1):
+            missing.append(f"solution {s.number} ({s.title}): no committed output (run make outputs)")
+            continue
+        for image in re.findall(r"\(attachment:([^)]+)\)", block.group(1)):
+            if image not in cell.get("attachments", {}):
+                missing.append(f"solution {s.number}: {image} is not attached to its cell")
+    assert not missing, "; ".join(missing)
 
 
 def small_metrics(small_runs, name):

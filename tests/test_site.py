@@ -253,6 +253,22 @@ def test_every_solution_of_the_committed_notebooks_is_inside_its_block(real_site
         assert not any(is_open for *_, is_open in blocks), path.name
 
 
+def test_every_solution_of_the_committed_notebooks_shows_its_output_inside_its_block(real_site):
+    """make outputs commits each solution's output in its block (book/solutions.py): on the page it is inside the
+    collapsed block, after the code, its figures embedded (data: URLs) with their alt text."""
+    from book.solutions import HEADING
+
+    for path in sorted(real_site.glob("[0-9][0-9]_*.html")):
+        for block in soup(path).select("details"):
+            summary = block.find("summary").get_text() if block.find("summary") else ""
+            if not summary.startswith("Solution"):
+                continue
+            assert HEADING in block.get_text(), f"{path.name}, {summary}: no output (make outputs writes it)"
+            for img in block.select("img"):
+                assert img["src"].startswith("data:image/"), f"{path.name}, {summary}: {img['src'][:60]}"
+                assert img.get("alt") and img["alt"] != site.NO_ALT, f"{path.name}, {summary}: an image without alt"
+
+
 def test_bad_input_gets_a_clear_error(tmp_path, synthetic):
     nb = synthetic / "notebooks" / "01_good.ipynb"
     with pytest.raises(ValueError, match="at least one notebook"):
