@@ -41,7 +41,7 @@ BAD = {
     "02_vae": [("BETA", -1.0, "a number >= 0"), ("BINARIZE", "maybe", "'none', 'static', 'dynamic'"),
                ("LATENT_DIM", 0, "an integer >= 1"), ("N_TRAIN", -1, "an integer >= 0")],
     "03_elbo": [("K_MAX", 0, "an integer >= 1"), ("N_EVAL", -5, "an integer >= 1"), ("DEVICE", "gpu", "'auto', 'cpu'"),
-                ("BINARIZE", "none", "'static' or 'dynamic'")],
+                ("BINARIZE", "none", "'static' or 'dynamic'"), ("GAP_K", 0, "an integer >= 1")],
     "04_results": [("BETAS", [1, -2], "a non-empty list of numbers >= 0"), ("LATENT_DIMS", "2, 5", "a non-empty list"),
                    ("K_EVAL", 0, "an integer >= 1"), ("SEEDS", [0, -1], "a non-empty list of integers"),
                    ("BINARIZE", "none", "'static' or 'dynamic'"), ("N_TEST", 2.5, "an integer >= 0")],
