@@ -70,6 +70,7 @@ RULES = {
     "SEEDS": _list_of(check_seed, "integers from 0 to 2**32 - 1", "[0, 1, 2]"),
     "K_MAX": _positive_int,
     "K_EVAL": _positive_int,
+    "GAP_K": _positive_int,
     "N_EVAL": _positive_int,
     "N_GAP": _positive_int,
     "N_TRAIN": lambda n, v: check_int(n, v, minimum=0),

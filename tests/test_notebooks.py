@@ -30,7 +30,8 @@ NAMES = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 SMALL = {
     "01_autoencoder": {"EPOCHS": 1, "LATENT_DIM": 3, "HIDDEN": 64},
     "02_vae": {"EPOCHS": 1, "BETA": 4.0, "HIDDEN": 64},
-    "03_elbo": {"EPOCHS": 1, "HIDDEN": 64, "K_MAX": 50, "N_EVAL": 40, "N_GAP": 10},
+    "03_elbo": {"MAX_EPOCHS": 2, "PLATEAU": 1, "PATIENCE": 1, "HIDDEN": 64, "K_MAX": 50, "N_EVAL": 40, "N_GAP": 10,
+                "GAP_K": 50},
     "04_results": {"MAX_EPOCHS": 2, "PLATEAU": 1, "PATIENCE": 1, "HIDDEN": 32, "LATENT_DIM": 4, "SEEDS": [0, 1],
                    "BETAS": [1, 4], "LATENT_DIMS": [2, 4, 8], "K_EVAL": 20, "N_EVAL": 50},
     "05_going_further": {"DATASET": "mnist", "MAX_EPOCHS": 2, "PLATEAU": 1, "PATIENCE": 1, "HIDDEN": 32,
@@ -43,7 +44,7 @@ BAD = {
     "02_vae": [("BETA", -1.0, "a number >= 0"), ("BINARIZE", "maybe", "'none', 'static', 'dynamic'"),
                ("LATENT_DIM", 0, "an integer >= 1"), ("N_TRAIN", -1, "an integer >= 0")],
     "03_elbo": [("K_MAX", 0, "an integer >= 1"), ("N_EVAL", -5, "an integer >= 1"), ("DEVICE", "gpu", "'auto', 'cpu'"),
-                ("BINARIZE", "none", "'static' or 'dynamic'")],
+                ("BINARIZE", "none", "'static' or 'dynamic'"), ("GAP_K", 0, "an integer >= 1")],
     "04_results": [("BETAS", [1, -2], "a non-empty list of numbers >= 0"), ("LATENT_DIMS", "2, 5", "a non-empty list"),
                    ("K_EVAL", 0, "an integer >= 1"), ("SEEDS", [0, -1], "a non-empty list of integers"),
                    ("BINARIZE", "none", "'static' or 'dynamic'"), ("N_TEST", 2.5, "an integer >= 0")],
@@ -288,6 +289,8 @@ def test_03_small_run_records_its_numbers(small_runs):
     assert m["mnist_mean_elbo"] < lk["10"] < lk["50"] < -86.76  # and below the converged log p(x) of Burda et al.
     # q* starts at the encoder's q and ascends each image's ELBO: it ends higher (ELBOs of 1,000 samples each)
     assert m["amortization_gap"] > 0
+    assert m["gap_k"] == 50 and m["approximation_gap_se"] > 0 and m["amortization_gap_se"] > 0
+    assert 1 <= m["epochs_run"] <= 2
 
 
 @pytest.mark.notebook
