@@ -320,6 +320,12 @@ def test_05_small_run_records_its_numbers(small_runs):
     assert list(m["cvae_label_accuracy_by_class"]) == [str(c) for c in range(10)]  # MNIST's class names
     assert m["classifier_accuracy"] > 0.5  # five epochs on 3,600 digits: far above chance (0.1)
     assert 86.76 < m["mlp_nll"] < COIN_FLIP and 86.76 < m["conv_nll"] < COIN_FLIP  # as in 04
+    # one NLL per seed and model, their paired difference with its standard error, the coin-flip floor under them
+    assert list(m["conv_nll_by_seed"]) == list(m["mlp_nll_by_seed"]) == [str(s) for s in m["seeds"]]
+    low, high = m["conv_minus_mlp_interval"]
+    assert low <= m["conv_minus_mlp_paired"][0] <= high and m["conv_minus_mlp_paired"][1] > 0
+    assert m["fashion_binarization_floor"] == pytest.approx(46.4, abs=0.05)   # MNIST's, as 04's grey floor
+    assert all(v > m["floor_of_nll_images"] for v in [*m["mlp_nll_by_seed"].values(), *m["conv_nll_by_seed"].values()])
 
 
 @pytest.mark.parametrize("name", ["04_results", "05_going_further"])
@@ -341,6 +347,8 @@ def test_the_committed_reference_run_holds_what_its_ignored_cells_print(name):
         assert m["active_units_remedy"] == max(dims)  # free bits: every dimension of the widest code active
     else:  # the conv-against-MLP table: the test -ELBO lies above the train -ELBO for both (a generalization gap)
         assert m["mlp_generalization_gap"] > 0 and m["conv_generalization_gap"] > 0
+        assert len(m["conv_nll_by_seed"]) == len(m["mlp_nll_by_seed"]) == len(REFERENCE_RUNS[name]["SEEDS"]) >= 3
+        assert m["bound_violation_share"] <= 0.01 and m["fashion_binarization_floor"] < min(m["mlp_nll_by_seed"].values())
 
 
 # In a kernel (papermill): the first case of each notebook, and 04's own check of BINARIZE; the
