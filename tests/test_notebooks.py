@@ -345,7 +345,7 @@ def test_the_committed_reference_run_holds_what_its_ignored_cells_print(name):
         assert m["active_units_by_latent_dim"][str(min(dims))] == min(dims)  # "2 of 2": the small codes use all
         assert m["active_units_by_beta"]["1"] == d                              # "20/20"
         assert m["active_units_remedy"] == max(dims)  # free bits: every dimension of the widest code active
-    else:  # the conv-against-MLP table: the test -ELBO lies above the train -ELBO for both (a generalization gap)
+    else:  # the conv-against-MLP table: the validation -ELBO lies above the train -ELBO for both (a generalization gap)
         assert m["mlp_generalization_gap"] > 0 and m["conv_generalization_gap"] > 0
         assert len(m["conv_nll_by_seed"]) == len(m["mlp_nll_by_seed"]) == len(REFERENCE_RUNS[name]["SEEDS"]) >= 3
         assert m["bound_violation_share"] <= 0.01 and m["fashion_binarization_floor"] < min(m["mlp_nll_by_seed"].values())
