@@ -55,6 +55,7 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/train_speed.py
 	$(PY) bench/time_to_quality.py
+	$(PY) bench/parallel_fit.py
 	$(PY) bench/log_likelihood_speed.py
 
 clean:

@@ -7,7 +7,9 @@
 - `helpers.neighbours`: the nearest neighbour, in blocks of bounded memory (01, 05)
 - `helpers.models`: `AutoEncoder` (01) and `VAE` (02), MLP or convolutional
 - `helpers.elbo`: the KL, the ELBO and its terms, the bound L_K, log p(x) estimates (02, 03)
-- `helpers.train`: `fit`: the training loop, KL warm-up, free bits, the divergence guard (01, 04)
+- `helpers.train`: `fit`: the training loop, KL warm-up, free bits, the divergence guard, the
+  weights' moving average (01, 04)
+- `helpers.parallel`: `fit_each`: several models at once, one per CPU core (04)
 - `helpers.early_stopping`: early stopping and the learning-rate cuts on a plateau, behind `fit` (04)
 - `helpers.random_state`: `set_seed` and forked, seeded random states (every notebook)
 - `helpers.classifier`: the digit classifier that measures sample quality (04, 05)

@@ -15,6 +15,8 @@ The parts, in the order a reader meets them:
 - `EarlyStopping` (helpers.early_stopping): early stopping and the learning-rate schedule.
 - `DivergenceGuard`: a NaN or infinite loss ends training with a clear error; any error leaves
   the model with the weights of its last good epoch.
+- `average_weights`: with ``ema`` > 0, an exponential moving average of the weights after every
+  step (torch's AveragedModel) is what is scored, early-stopped and returned.
 - `History`: what each epoch measured.
 - `fit`: check the arguments, look up the cache, train, save.
 
@@ -34,10 +36,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from helpers import cache as checkpoint_cache
-from helpers.checks import check_choice, check_int, check_number, check_seed
+from helpers.checks import check_choice, check_int, check_number, check_seed, invalid, is_number
 from helpers.data import BINARIZE, ImageData, batches, binarize, check_images, evaluation_images
 from helpers.early_stopping import IMPROVEMENT, EarlyStopping
 from helpers.elbo import loss_terms
@@ -46,8 +49,8 @@ from helpers.paths import short
 from helpers.random_state import seeded, set_seed
 
 __all__ = ["IMPROVEMENT", "METRICS", "NOT_IN_KEY", "DivergenceGuard", "FitSettings", "History",
-           "TrainingDivergedError", "adam", "evaluate", "fit", "kl_weight", "loss_terms", "resolve_device",
-           "set_seed", "train_epoch", "train_step", "training_loss"]
+           "TrainingDivergedError", "adam", "average_weights", "evaluate", "fit", "kl_weight", "loss_terms",
+           "resolve_device", "set_seed", "train_epoch", "train_step", "training_loss"]
 
 METRICS = ("loss", "reconstruction", "kl")
 NOT_IN_KEY = ("progress", "verbose", "cache", "cache_dir")  # they change no number of the result
@@ -163,6 +166,18 @@ def adam(parameters, lr: float, device: torch.device) -> torch.optim.Adam:
     return torch.optim.Adam(parameters, lr=lr)
 
 
+def average_weights(model: torch.nn.Module, ema: float) -> AveragedModel | None:
+    """An exponential moving average of `model`'s weights (Polyak averaging), None when ema is 0.
+
+    After each step, ``averaged.update_parameters(model)`` sets every averaged weight to
+    ema * itself + (1 - ema) * the model's: a decay of 0.995 averages over about the last
+    1 / (1 - 0.995) = 200 steps. The average carries less of the steps' noise than the weights
+    themselves, so it reaches a given validation loss in fewer epochs (bench/time_to_quality.py)."""
+    if not ema:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True)
+
+
 # --- the settings ------------------------------------------------------------------------------
 
 @dataclass
@@ -179,6 +194,7 @@ class FitSettings:
     free_bits: float = 0.0
     patience: int | None = None
     plateau: int | None = None
+    ema: float = 0.0
     test_curve: bool = True
     seed: int = 0
     device: str | torch.device = "auto"
@@ -201,6 +217,10 @@ class FitSettings:
             self.patience = check_int("patience", self.patience, minimum=1)
         if self.plateau is not None:
             self.plateau = check_int("plateau", self.plateau, minimum=1)
+        if not is_number(self.ema) or not 0 <= self.ema < 1:
+            raise invalid("ema", self.ema, "a number >= 0 and < 1 (the decay of the weights' average, e.g. 0.995; "
+                                           "0: no average)")
+        self.ema = float(self.ema)
         self.seed = check_seed("seed", self.seed)
         _check_kind("test_curve", self.test_curve, bool, "True or False")
         if self.callback is not None and not callable(self.callback):
@@ -340,8 +360,8 @@ class History:
 
 def fit(model: torch.nn.Module, data: ImageData, *, epochs: int = 10, batch_size: int = 128,
         lr: float = 1e-3, beta: float = 1.0, binarize_mode: str = "none", warmup_epochs: int = 0,
-        free_bits: float = 0.0, patience: int | None = None, plateau: int | None = None, test_curve: bool = True,
-        seed: int = 0,
+        free_bits: float = 0.0, patience: int | None = None, plateau: int | None = None, ema: float = 0.0,
+        test_curve: bool = True, seed: int = 0,
         device: str | torch.device = "auto", callback: Callable[[int, torch.nn.Module], object] | None = None,
         cache_key: str | None = None, cache: bool = True, cache_dir: str | Path | None = None,
         progress: bool = True, verbose: bool = True) -> History:
@@ -366,6 +386,10 @@ def fit(model: torch.nn.Module, data: ImageData, *, epochs: int = 10, batch_size
       learning rate by 3 (torch's ReduceLROnPlateau), as often as it happens. A model then
       converges in fewer epochs, and with a higher starting `lr`; with early stopping, choose
       plateau < patience. Needs a validation split; ``history.lr`` records each epoch's rate.
+    - `ema`: 0 (the default) trains and returns the weights themselves. A decay in (0, 1), e.g.
+      0.995, keeps an exponential moving average of the weights after every step
+      (`average_weights`): every score in the History, early stopping, the callback and the
+      model returned are then the average's, never the raw weights'.
     - `test_curve`: score the test images after every epoch (for learning curves), or, with
       False, once, after training, for the model returned: ``history.test[name]`` then holds
       one number, and training is about a tenth faster on a small training set.
@@ -387,8 +411,8 @@ def fit(model: torch.nn.Module, data: ImageData, *, epochs: int = 10, batch_size
         raise ValueError(f"model must be a helpers.models.AutoEncoder or VAE, not {type(model).__name__}")
     settings = FitSettings(epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, binarize_mode=binarize_mode,
                            warmup_epochs=warmup_epochs, free_bits=free_bits, patience=patience, plateau=plateau,
-                           test_curve=test_curve, seed=seed, device=device, callback=callback, cache_key=cache_key,
-                           cache=cache, cache_dir=cache_dir, progress=progress, verbose=verbose)
+                           ema=ema, test_curve=test_curve, seed=seed, device=device, callback=callback,
+                           cache_key=cache_key, cache=cache, cache_dir=cache_dir, progress=progress, verbose=verbose)
     dev = resolve_device(device)
     settings.check_data(data)
 
@@ -436,8 +460,13 @@ def _train(model: torch.nn.Module, data: ImageData, dev: torch.device, s: FitSet
     history = History()
     with seeded(s.seed, dev), DivergenceGuard(model, s.lr, s.beta) as guard, \
             closing(_progress_bar(model, len(data.x_train), s)) as bar:
-        stopping = _run_epochs(model, data, dev, s, history, guard, bar)
-    history.best_epoch = stopping.best_epoch if stopping.restore_best(model) else history.epochs_run
+        stopping, averaged = _run_epochs(model, data, dev, s, history, guard, bar)
+    if stopping.restore_best(model):
+        history.best_epoch = stopping.best_epoch
+    else:
+        history.best_epoch = history.epochs_run
+        if averaged is not None:
+            model.load_state_dict(averaged.module.state_dict())
     if not _scores_test_each_epoch(data, s) and history.epochs_run:
         x_test = evaluation_images(data, "test", s.binarize_mode)
         final = evaluate(model, x_test, s.beta, y=data.y_test if model.conditional else None)
@@ -447,31 +476,41 @@ def _train(model: torch.nn.Module, data: ImageData, dev: torch.device, s: FitSet
 
 
 def _run_epochs(model: torch.nn.Module, data: ImageData, dev: torch.device, s: FitSettings, history: History,
-                guard: DivergenceGuard, bar) -> EarlyStopping:
-    """Epoch after epoch until `s.epochs` have run or early stopping says stop; each is recorded in `history`."""
+                guard: DivergenceGuard, bar) -> tuple[EarlyStopping, AveragedModel | None]:
+    """Epoch after epoch until `s.epochs` have run or early stopping says stop; each is recorded in `history`.
+    With `s.ema`, the weights' average is scored, early-stopped and shown to the callback."""
     y_train = data.y_train if model.conditional else None
     scored = _scored_images(data, s, model.conditional)
     x_train = binarize(data.x_train, "static") if s.binarize_mode == "static" else data.x_train
     order = torch.Generator().manual_seed(s.seed)
     optimizer = adam(model.parameters(), s.lr, dev)
     stopping = EarlyStopping(optimizer, s.patience, s.plateau, s.warmup_epochs)
+    averaged = average_weights(model, s.ema)
+    scored_model = model if averaged is None else averaged.module
+
+    def on_batch():
+        if averaged is not None:
+            averaged.update_parameters(model)
+        bar.update()
     for epoch in range(s.epochs):
         start = time.perf_counter()
         beta = kl_weight(epoch, s.beta, s.warmup_epochs)
         x_epoch = binarize(x_train, "dynamic") if s.binarize_mode == "dynamic" else x_train
         rec, kl = train_epoch(model, optimizer, x_epoch, y_train, batch_size=s.batch_size, beta=beta,
-                              free_bits=s.free_bits, generator=order, on_batch=bar.update)
-        scores = {split: evaluate(model, x, s.beta, y=y) for split, (x, y) in scored.items()}
+                              free_bits=s.free_bits, generator=order, on_batch=on_batch)
+        scores = {split: evaluate(scored_model, x, s.beta, y=y) for split, (x, y) in scored.items()}
         good = guard.check(epoch, {"train": {"reconstruction": rec, "kl": kl}, **scores})
+        if averaged is not None:
+            good = _copy_state(scored_model)   # what early stopping keeps: the average's weights
         history.record({"train": {"loss": rec + beta * kl, "reconstruction": rec, "kl": kl}, **scores}, beta,
                        optimizer.param_groups[0]["lr"], time.perf_counter() - start)
         watched = "validation" if "validation" in scores else "test"
         bar.set_postfix(epoch=f"{epoch + 1}/{s.epochs}", train=f"{rec + beta * kl:.2f}",
                         **{watched: f"{scores[watched]['loss']:.2f}"})
-        _snapshot(model, s, history, epoch)
+        _snapshot(scored_model, s, history, epoch)
         if stopping.step(epoch, scores[watched]["loss"], good):
             break
-    return stopping
+    return stopping, averaged
 
 
 def _scores_test_each_epoch(data: ImageData, s: FitSettings) -> bool:

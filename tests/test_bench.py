@@ -23,6 +23,8 @@ RUNS = {
     "time_to_quality": (["--seeds", "0", "--max-epochs", "1", "--train-images", "256", "--k", "5", "--n-eval", "20",
                          "--target", "1000"],
                         rf"^time to quality: {NUMBER} s \(baseline {NUMBER} s, {NUMBER} x\)$"),
+    "parallel_fit": (["--rounds", "1", "--max-epochs", "1", "--train-images", "256"],
+                     rf"^fit_each: {NUMBER} s \(one after another {NUMBER} s, {NUMBER} x\)$"),
     "epoch_levers": (["--epochs", "2", "--rounds", "1", "--train-images", "256", "--levers", "fused"],
                      rf"^best lever: fused {NUMBER} s/epoch \(today {NUMBER} s/epoch, {NUMBER} x\)$"),
 }
@@ -48,8 +50,10 @@ def test_bench_smoke_run_ends_with_its_summary_line(script):
     assert all(math.isfinite(n) and n > 0 for n in numbers), lines[-1]
 
 
-def test_time_to_quality_refuses_a_bad_option():
+@pytest.mark.parametrize("option, value, message", [("--batch-size", "0", "--batch-size must be at least 1, not 0"),
+                                                    ("--ema", "1", "--ema must be at least 0 and below 1")])
+def test_time_to_quality_refuses_a_bad_option(option, value, message):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "time_to_quality.py"), "--batch-size", "0"],
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "time_to_quality.py"), option, value],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode != 0 and "--batch-size must be at least 1, not 0" in done.stderr
+    assert done.returncode != 0 and message in done.stderr

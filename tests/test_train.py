@@ -125,8 +125,9 @@ def test_cache_miss_hit_and_a_changed_setting(small, cache_dir, capsys):
 
 # Written by hand, not read from fit's signature: each of these changes a number of the result.
 CHANGES_A_NUMBER = {"epochs": 2, "batch_size": 64, "lr": 2e-3, "beta": 2.0, "binarize_mode": "static",
-                    "warmup_epochs": 1, "free_bits": 0.5, "patience": 3, "plateau": 2, "test_curve": False,
-                    "seed": 1, "callback": lambda epoch, model: None, "cache_key": "what the callback records"}
+                    "warmup_epochs": 1, "free_bits": 0.5, "patience": 3, "plateau": 2, "ema": 0.9,
+                    "test_curve": False, "seed": 1, "callback": lambda epoch, model: None,
+                    "cache_key": "what the callback records"}
 CHANGES_NO_NUMBER = {"progress": False, "verbose": False, "cache": False, "cache_dir": "/somewhere/else"}
 
 
@@ -157,7 +158,7 @@ def test_fit_has_the_settings_as_keyword_arguments():
 
 CHANGED_ARGUMENTS = [("epochs", 2), ("batch_size", 64), ("lr", 2e-3), ("beta", 2.0), ("binarize_mode", "static"),
                      ("warmup_epochs", 1), ("free_bits", 0.5), ("patience", 3), ("plateau", 2), ("seed", 1),
-                     ("test_curve", False)]
+                     ("test_curve", False), ("ema", 0.9)]
 
 
 @pytest.mark.parametrize("name, value", CHANGED_ARGUMENTS)
@@ -406,6 +407,41 @@ def test_without_a_test_curve_the_test_images_are_scored_once_for_the_model_retu
     assert once.test["loss"][0] == pytest.approx(with_curve.test["loss"][once.best_epoch - 1], abs=1e-4)
 
 
+def test_with_ema_the_average_of_the_weights_is_scored_and_returned(small, cache_dir, monkeypatch):
+    """The model returned holds the exponential moving average of the weights after every step, computed
+    here by hand from the raw weights; the History scores that average; training itself is unchanged."""
+    decay, steps = 0.9, []
+    plain = fit(fresh_vae(), small, epochs=2, device="cpu", **QUIET)
+    train_step = T.train_step
+
+    def recording_step(model, *args, **kwargs):
+        out = train_step(model, *args, **kwargs)
+        steps.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return out
+    monkeypatch.setattr(T, "train_step", recording_step)
+    model = fresh_vae()
+    h = fit(model, small, epochs=2, ema=decay, device="cpu", **QUIET)
+    average = dict(steps[0])
+    for state in steps[1:]:
+        average = {k: decay * average[k] + (1 - decay) * state[k] for k in average}
+    assert all(torch.allclose(v, average[k], atol=1e-6) for k, v in model.state_dict().items())
+    assert not same_weights(model, steps[-1])             # not the raw weights
+    assert h.train == plain.train                         # the steps are those of the run without an average
+    x_val = evaluation_images(small, "validation", "none")
+    assert evaluate(model, x_val)["loss"] == pytest.approx(h.validation["loss"][-1], abs=1e-4)
+    assert h.validation["loss"][-1] != pytest.approx(plain.validation["loss"][-1], abs=1e-3)
+
+
+def test_with_ema_early_stopping_restores_the_best_average(overfitting, cache_dir):
+    states, record = states_after_each_epoch()
+    model = fresh_vae(latent_dim=8, hidden=256)
+    h = fit(model, overfitting, epochs=200, patience=5, lr=3e-3, batch_size=16, ema=0.9, callback=record,
+            device="cpu", **QUIET)
+    val = h.validation["loss"]
+    assert h.epochs_run == h.best_epoch + 5 and val[h.best_epoch - 1] == min(val)
+    assert same_weights(model, states[h.best_epoch - 1])  # the callback saw the average; the best one is kept
+
+
 def test_early_stopping_needs_a_validation_split(small, cache_dir):
     no_val = ImageData(small.name, small.source, small.x_train, small.y_train, small.x_test, small.y_test)
     with pytest.raises(ValueError, match="patience.*x_val is None"):
@@ -561,6 +597,10 @@ def test_without_fused_adam_fit_falls_back_to_the_plain_one(small, cache_dir, mo
     ({"free_bits": -0.5}, r"free_bits=-0.5"),
     ({"patience": 0}, r"patience=0.*>= 1"),
     ({"plateau": 0}, r"plateau=0.*>= 1"),
+    ({"ema": 1.0}, r"ema=1.0.*>= 0 and < 1"),
+    ({"ema": -0.1}, r"ema=-0.1.*>= 0 and < 1"),
+    ({"ema": "0.99"}, r"ema='0.99'"),
+    ({"ema": True}, r"ema=True"),
     ({"cache_key": 3}, r"cache_key=3"),
     ({"callback": "print"}, r"callback='print'"),
     ({"test_curve": "yes"}, r"test_curve='yes'"),
