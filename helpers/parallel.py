@@ -3,7 +3,7 @@
 Used by notebook 04, which trains its seeds, its beta values and its latent sizes side by side.
 A small model does not keep two CPU cores busy (about 1.2x the speed of one: most of a step
 is work too small to share between threads), but two models trained in two processes of one
-thread each do about 1.6x the work of one process (bench/parallel_fit.py). The numbers do not
+thread each do about 1.5x the work of one process (bench/parallel_fit.py: 1.48x). The numbers do not
 change: each run is `helpers.train.fit` with the same arguments, the same seed and the same
 initial weights, and an MLP's arithmetic is the same with one thread as with two.
 
