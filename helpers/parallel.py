@@ -3,9 +3,12 @@
 Used by notebook 04, which trains its seeds, its beta values and its latent sizes side by side.
 A small model does not keep two CPU cores busy (about 1.2x the speed of one: most of a step
 is work too small to share between threads), but two models trained in two processes of one
-thread each do about 1.5x the work of one process (bench/parallel_fit.py: 1.48x). The numbers do not
-change: each run is `helpers.train.fit` with the same arguments, the same seed and the same
-initial weights, and an MLP's arithmetic is the same with one thread as with two.
+thread each do about 1.5x the work of one process (bench/parallel_fit.py: 1.48x). Each run is
+`helpers.train.fit` with the same arguments, the same seed and the same initial weights, so the
+model is the one `fit` gives with a worker's share of the threads. Whether that is the one it gives
+with all of them depends on the CPU: on the AMD EPYC this project was measured on, an MLP's
+arithmetic is the same with one thread as with two (bit for bit); on an Intel Xeon with AVX-512
+it rounds differently, so the models agree to float rounding, as runs on two machines do.
 
 On a GPU, with one model, or with ``processes=1``, the runs are simply one after another.
 """

@@ -7,6 +7,9 @@ than the two separate standard errors combined:
 
     d = paired_difference(nll_conv, nll_mlp)   # Estimate(mean=..., se=..., n=...)
     d.interval()                               # (low, high): mean ± 2 standard errors
+
+A few numbers, one per random seed, give a mean whose standard error is itself uncertain, so its
+interval uses Student's t (scipy.stats.t) rather than 2: `t_interval([d0, d1, d2])`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
+from scipy import stats
 
 
 class Estimate(NamedTuple):
@@ -59,3 +63,13 @@ def paired_difference(a: Sequence[float] | torch.Tensor, b: Sequence[float] | to
     if a.shape != b.shape:
         raise ValueError(f"a and b: a paired difference needs the same items in both, got {a.numel()} and {b.numel()}")
     return mean_and_se(a - b)
+
+
+def t_interval(values: Sequence[float] | torch.Tensor, level: float = 0.95) -> tuple[float, float]:
+    """The `level` confidence interval of the mean of a few values (e.g. one number per seed): the mean
+    ± t standard errors, t being Student's quantile for n - 1 degrees of freedom (4.30 for 3 values at 95%)."""
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise ValueError(f"level={level!r} is not valid; level must be a number between 0 and 1, e.g. 0.95")
+    e = mean_and_se(values)
+    t = float(stats.t.ppf(0.5 + level / 2, e.n - 1))
+    return e.mean - t * e.se, e.mean + t * e.se

@@ -302,6 +302,10 @@ def test_04_small_run_records_its_numbers(small_runs, mnist):
     # the sweeps share the main model, and the headline is the mean over its seeds
     assert m["nll_by_beta"]["1"] == m["nll_by_latent_dim"]["4"] == m["test_nll_by_seed"]["0"]
     assert m["nll_collapsed"] == m["nll_by_latent_dim"]["8"]  # the collapse section reuses the widest sweep model
+    # the widest code is trained with every seed and compared with the main size seed by seed
+    assert set(m["nll_wide_minus_main_by_seed"]) == {"0", "1"} and "dim 8, seed 1" in m["best_epoch_by_model"]
+    low, high = m["nll_wide_minus_main_interval"]
+    assert low < sum(m["nll_wide_minus_main_by_seed"].values()) / 2 < high
     assert m["rate_by_beta"]["4"] < m["rate_by_beta"]["1"]           # a larger beta buys a lower rate ...
     assert m["distortion_by_beta"]["4"] > m["distortion_by_beta"]["1"]  # ... with more distortion
     # between Burda et al.'s converged 86.76 nats (two epochs on 3,600 digits cannot reach it) and the coin flip

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from helpers.statistics import mean_and_se, paired_difference
+from helpers.statistics import mean_and_se, paired_difference, t_interval
 
 
 def test_mean_and_se_of_known_values():
@@ -43,3 +43,19 @@ def test_an_equal_pair_does_not_exclude_zero():
 def test_bad_input_names_the_parameter(a, b, message):
     with pytest.raises(ValueError, match=message):
         paired_difference(a, b)
+
+
+def test_t_interval_of_three_values_uses_students_t_for_two_degrees_of_freedom():
+    low, high = t_interval([1.0, 2.0, 3.0])          # mean 2, sd 1, se 1 / sqrt(3); t(0.975, 2) = 4.303
+    assert (low, high) == pytest.approx((2 - 4.3027 / math.sqrt(3), 2 + 4.3027 / math.sqrt(3)), abs=1e-3)
+    wide, narrow = t_interval([1.0, 2.0, 3.0], level=0.99), t_interval([1.0, 2.0, 3.0], level=0.5)
+    assert wide[0] < low < narrow[0] < 2 < narrow[1] < high < wide[1]
+    many = torch.arange(1000, dtype=torch.float64)   # many values: t tends to the normal quantile, 1.96
+    e = mean_and_se(many)
+    assert t_interval(many)[1] - e.mean == pytest.approx(1.962 * e.se, rel=1e-3)
+
+
+@pytest.mark.parametrize("level", [0, 1, 1.5, "0.95", True])
+def test_t_interval_refuses_a_level_outside_0_to_1(level):
+    with pytest.raises(ValueError, match=r"level=.* is not valid; level must be a number between 0 and 1"):
+        t_interval([1.0, 2.0, 3.0], level=level)
