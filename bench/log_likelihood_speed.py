@@ -36,7 +36,7 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-        print(f"VAE 784-{hidden}-{latent}: {seconds:.1f} s ({1e6 * seconds / (args.k * len(x)):.1f} µs per decoded "
+        print(f"VAE 784-{hidden}-{latent}: {seconds:.3g} s ({1e6 * seconds / (args.k * len(x)):.1f} µs per decoded "
               f"image), mean log p(x) of the untrained model {ll.mean():.1f} nats")
 
 

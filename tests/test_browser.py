@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "build" / "screenshots"
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-RUN_TIMEOUT_MS = 900_000  # notebook 04 trains about ten models from an empty cache: about six minutes
+RUN_TIMEOUT_MS = 900_000  # notebook 04 trains about a dozen models from an empty cache: three to five minutes
 
 pytestmark = [
     pytest.mark.browser,
