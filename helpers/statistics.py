@@ -21,6 +21,8 @@ from typing import NamedTuple
 import torch
 from scipy import stats
 
+from helpers.checks import invalid, is_number
+
 
 class Estimate(NamedTuple):
     """A mean over `n` values and its standard error (the values' sample sd / sqrt(n))."""
@@ -68,8 +70,8 @@ def paired_difference(a: Sequence[float] | torch.Tensor, b: Sequence[float] | to
 def t_interval(values: Sequence[float] | torch.Tensor, level: float = 0.95) -> tuple[float, float]:
     """The `level` confidence interval of the mean of a few values (e.g. one number per seed): the mean
     ± t standard errors, t being Student's quantile for n - 1 degrees of freedom (4.30 for 3 values at 95%)."""
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
-        raise ValueError(f"level={level!r} is not valid; level must be a number between 0 and 1, e.g. 0.95")
+    if not is_number(level) or not 0 < level < 1:
+        raise invalid("level", level, "a number between 0 and 1, e.g. 0.95")
     e = mean_and_se(values)
     t = float(stats.t.ppf(0.5 + level / 2, e.n - 1))
     return e.mean - t * e.se, e.mean + t * e.se
