@@ -1,8 +1,8 @@
 """Two of notebook 04's models at once: `helpers.parallel.fit_each` against `fit` one after another (make bench)
 
 Notebook 04 trains its seeds, its beta values and its latent sizes in pairs. This trains two of
-its models (`VAE(20, 200)` with seeds 1 and 2, 04's protocol: dynamic binarization, early
-stopping, plateau cuts, `test_curve=False`, no cache) both ways, alternating in one process:
+its models (`VAE(20, 200)` with seeds 1 and 2, 04's protocol: dynamic binarization, the
+weights' average, early stopping at 0.1%, `test_curve=False`, no cache) both ways, alternating in one process:
 
 - **one after another**: `fit` twice, with torch's threads (2 on this machine);
 - **fit_each**: two worker processes of one thread each, their start-up (a fresh Python that
@@ -31,8 +31,8 @@ from helpers.parallel import fit_each
 from helpers.train import fit, set_seed
 
 LATENT_DIM, HIDDEN = 20, 200
-PROTOCOL = dict(lr=2e-3, plateau=5, patience=10, binarize_mode="dynamic", device="cpu", test_curve=False,
-                cache=False, progress=False, verbose=False)
+PROTOCOL = dict(lr=3e-3, ema=0.995, patience=5, min_improvement=1e-3, binarize_mode="dynamic", device="cpu",
+                test_curve=False, cache=False, progress=False, verbose=False)   # notebook 04's
 
 
 def models(seeds: list[int]) -> list[VAE]:

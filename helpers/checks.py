@@ -56,6 +56,13 @@ def check_number(name: str, value: object, minimum: float = -math.inf, *, strict
     return float(value)
 
 
+def check_fraction(name: str, value: object, hint: str) -> float:
+    """Return value as a float if it is a number in [0, 1), else raise."""
+    if not is_number(value) or not 0 <= value < 1:
+        raise invalid(name, value, f"a number >= 0 and < 1 ({hint})")
+    return float(value)
+
+
 def check_seed(name: str, value: object) -> int:
     """A random seed: an integer from 0 to 2**32 - 1."""
     return check_int(name, value, 0, SEED_MAX)

@@ -32,9 +32,9 @@ SMALL = {
     "02_vae": {"EPOCHS": 1, "BETA": 4.0, "HIDDEN": 64},
     "03_elbo": {"MAX_EPOCHS": 2, "PLATEAU": 1, "PATIENCE": 1, "HIDDEN": 64, "K_MAX": 50, "N_EVAL": 40, "N_GAP": 10,
                 "GAP_K": 50},
-    "04_results": {"MAX_EPOCHS": 2, "PLATEAU": 1, "PATIENCE": 1, "HIDDEN": 32, "LATENT_DIM": 4, "SEEDS": [0, 1],
+    "04_results": {"MAX_EPOCHS": 2, "PATIENCE": 1, "HIDDEN": 32, "LATENT_DIM": 4, "SEEDS": [0, 1],
                    "BETAS": [1, 4], "LATENT_DIMS": [2, 4, 8], "K_EVAL": 20, "N_EVAL": 50},
-    "05_going_further": {"DATASET": "mnist", "MAX_EPOCHS": 2, "PLATEAU": 1, "PATIENCE": 1, "HIDDEN": 32,
+    "05_going_further": {"DATASET": "mnist", "MAX_EPOCHS": 2, "PATIENCE": 1, "HIDDEN": 32,
                          "N_TRAIN": 500, "N_TRAIN_CVAE": 1000, "K_EVAL": 10, "N_EVAL": 50},
 }
 
@@ -47,7 +47,8 @@ BAD = {
                 ("BINARIZE", "none", "'static' or 'dynamic'"), ("GAP_K", 0, "an integer >= 1")],
     "04_results": [("BETAS", [1, -2], "a non-empty list of numbers >= 0"), ("LATENT_DIMS", "2, 5", "a non-empty list"),
                    ("K_EVAL", 0, "an integer >= 1"), ("SEEDS", [0, -1], "a non-empty list of integers"),
-                   ("BINARIZE", "none", "'static' or 'dynamic'"), ("N_TEST", 2.5, "an integer >= 0")],
+                   ("BINARIZE", "none", "'static' or 'dynamic'"), ("N_TEST", 2.5, "an integer >= 0"),
+                   ("EMA", 1.0, "a number >= 0 and < 1")],
     "05_going_further": [("DATASET", "cifar", "'mnist', 'fashion-mnist'"), ("N_TRAIN", -1, "an integer >= 0"),
                          ("PATIENCE", 0, "an integer >= 1")],
 }

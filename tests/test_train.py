@@ -125,8 +125,8 @@ def test_cache_miss_hit_and_a_changed_setting(small, cache_dir, capsys):
 
 # Written by hand, not read from fit's signature: each of these changes a number of the result.
 CHANGES_A_NUMBER = {"epochs": 2, "batch_size": 64, "lr": 2e-3, "beta": 2.0, "binarize_mode": "static",
-                    "warmup_epochs": 1, "free_bits": 0.5, "patience": 3, "plateau": 2, "ema": 0.9,
-                    "test_curve": False, "seed": 1, "callback": lambda epoch, model: None,
+                    "warmup_epochs": 1, "free_bits": 0.5, "patience": 3, "plateau": 2, "min_improvement": 1e-3,
+                    "ema": 0.9, "test_curve": False, "seed": 1, "callback": lambda epoch, model: None,
                     "cache_key": "what the callback records"}
 CHANGES_NO_NUMBER = {"progress": False, "verbose": False, "cache": False, "cache_dir": "/somewhere/else"}
 
@@ -158,7 +158,7 @@ def test_fit_has_the_settings_as_keyword_arguments():
 
 CHANGED_ARGUMENTS = [("epochs", 2), ("batch_size", 64), ("lr", 2e-3), ("beta", 2.0), ("binarize_mode", "static"),
                      ("warmup_epochs", 1), ("free_bits", 0.5), ("patience", 3), ("plateau", 2), ("seed", 1),
-                     ("test_curve", False), ("ema", 0.9)]
+                     ("test_curve", False), ("ema", 0.9), ("min_improvement", 1e-3)]
 
 
 @pytest.mark.parametrize("name, value", CHANGED_ARGUMENTS)
@@ -408,8 +408,9 @@ def test_without_a_test_curve_the_test_images_are_scored_once_for_the_model_retu
 
 
 def test_with_ema_the_average_of_the_weights_is_scored_and_returned(small, cache_dir, monkeypatch):
-    """The model returned holds the exponential moving average of the weights after every step, computed
-    here by hand from the raw weights; the History scores that average; training itself is unchanged."""
+    """The model returned holds the exponential moving average of the weights after every step (bias-corrected, so
+    not tied to the initial weights), computed here by hand from the raw weights; the History scores that average;
+    training itself is unchanged."""
     decay, steps = 0.9, []
     plain = fit(fresh_vae(), small, epochs=2, device="cpu", **QUIET)
     train_step = T.train_step
@@ -421,10 +422,11 @@ def test_with_ema_the_average_of_the_weights_is_scored_and_returned(small, cache
     monkeypatch.setattr(T, "train_step", recording_step)
     model = fresh_vae()
     h = fit(model, small, epochs=2, ema=decay, device="cpu", **QUIET)
-    average = dict(steps[0])
-    for state in steps[1:]:
-        average = {k: decay * average[k] + (1 - decay) * state[k] for k in average}
-    assert all(torch.allclose(v, average[k], atol=1e-6) for k, v in model.state_dict().items())
+    # the bias-corrected average: the steps' weights, each weighted decay ** (its age in steps), over those weights' sum
+    ages = torch.arange(len(steps) - 1, -1, -1, dtype=torch.float64)
+    w = decay ** ages / (decay ** ages).sum()
+    average = {k: sum(wi * state[k].double() for wi, state in zip(w, steps)).float() for k in steps[0]}
+    assert all(torch.allclose(v, average[k], atol=1e-5) for k, v in model.state_dict().items())
     assert not same_weights(model, steps[-1])             # not the raw weights
     assert h.train == plain.train                         # the steps are those of the run without an average
     x_val = evaluation_images(small, "validation", "none")
@@ -440,6 +442,22 @@ def test_with_ema_early_stopping_restores_the_best_average(overfitting, cache_di
     val = h.validation["loss"]
     assert h.epochs_run == h.best_epoch + 5 and val[h.best_epoch - 1] == min(val)
     assert same_weights(model, states[h.best_epoch - 1])  # the callback saw the average; the best one is kept
+
+
+def test_the_average_of_the_first_steps_is_their_mean():
+    """Bias-corrected: after two steps the average is the mean of their weights (weighted 0.995 : 1), not the
+    first step's weights nearly unchanged, as an uncorrected average would be."""
+    model = torch.nn.Linear(1, 1, bias=False)
+    averaged = T.average_weights(model, 0.995)
+    for value in (0.0, 1.0):
+        model.weight.data.fill_(value)
+        averaged.update_parameters(model)
+    assert averaged.module.weight.item() == pytest.approx(1 / 1.995)
+    for _ in range(3000):                     # in the long run, the plain exponential moving average:
+        averaged.update_parameters(model)
+    model.weight.data.fill_(2.0)
+    averaged.update_parameters(model)         # a step moves it by 1 - 0.995 of the distance
+    assert averaged.module.weight.item() == pytest.approx(1.005, abs=1e-4)
 
 
 def test_early_stopping_needs_a_validation_split(small, cache_dir):
@@ -543,6 +561,28 @@ def test_early_stopping_cuts_the_rate_keeps_the_best_and_stops(small):
     assert not EarlyStopping(optimizer, plateau=2).restore_best(model)  # no patience: nothing chosen
 
 
+def test_min_improvement_is_what_early_stopping_counts_as_better():
+    """A loss that falls by 0.02% an epoch improves at the default threshold (0.01%), not at 0.1%; the
+    learning-rate cuts keep torch's threshold (0.01%) either way."""
+    losses = [100 * 0.9998 ** epoch for epoch in range(8)]
+    for extra, wanted_stop, wanted_best in (({}, None, 8), ({"min_improvement": 1e-3}, 4, 1)):
+        optimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=9e-3)
+        stopping = EarlyStopping(optimizer, patience=3, plateau=2, **extra)
+        stopped = next((epoch + 1 for epoch, loss in enumerate(losses) if stopping.step(epoch, loss, {})), None)
+        assert stopped == wanted_stop
+        assert stopping.best_epoch == wanted_best
+        assert optimizer.param_groups[0]["lr"] == 9e-3
+
+
+def test_fit_stops_sooner_with_a_coarser_min_improvement(small):
+    """The same run, the same weights epoch by epoch: only where it stops differs."""
+    runs = {m: fit(fresh_vae(), small, epochs=40, lr=1e-3, patience=2, min_improvement=m, device="cpu", **QUIET)
+            for m in (1e-4, 5e-2)}
+    fine, coarse = runs[1e-4], runs[5e-2]
+    assert coarse.epochs_run < fine.epochs_run
+    assert coarse.validation["loss"] == fine.validation["loss"][:coarse.epochs_run]
+
+
 def test_train_step_takes_one_step_on_the_terms_of_that_batch(small):
     model, x = fresh_vae(), small.x_train[:32]
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -597,6 +637,9 @@ def test_without_fused_adam_fit_falls_back_to_the_plain_one(small, cache_dir, mo
     ({"free_bits": -0.5}, r"free_bits=-0.5"),
     ({"patience": 0}, r"patience=0.*>= 1"),
     ({"plateau": 0}, r"plateau=0.*>= 1"),
+    ({"min_improvement": 1.0}, r"min_improvement=1.0.*>= 0 and < 1"),
+    ({"min_improvement": -1e-3}, r"min_improvement=-0.001.*>= 0 and < 1"),
+    ({"min_improvement": "0.001"}, r"min_improvement='0.001'"),
     ({"ema": 1.0}, r"ema=1.0.*>= 0 and < 1"),
     ({"ema": -0.1}, r"ema=-0.1.*>= 0 and < 1"),
     ({"ema": "0.99"}, r"ema='0.99'"),
