@@ -420,7 +420,7 @@ def binarize(x: torch.Tensor, mode: str, generator: torch.Generator | None = Non
         return x
     if mode == "static":
         return (x > 0.5).to(x.dtype)
-    return (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) < x).to(x.dtype)
+    return torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype).lt_(x)  # in place: 1.0 or 0.0
 
 
 def evaluation_images(data: ImageData, split: str = "test", binarize_mode: str = "dynamic") -> torch.Tensor:

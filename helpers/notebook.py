@@ -64,6 +64,7 @@ RULES = {
     "WARMUP_EPOCHS": lambda n, v: check_int(n, v, minimum=0),
     "BATCH_SIZE": _positive_int,
     "LR": lambda n, v: check_number(n, v, 0.0, strict=True, hint="e.g. 1e-3"),
+    "LR_WARMUP_EPOCHS": lambda n, v: check_int(n, v, minimum=0),
     "EMA": lambda n, v: check_fraction(n, v, "the decay of the weights' average, e.g. 0.995; 0: none"),
     "MIN_IMPROVEMENT": lambda n, v: check_fraction(n, v, "a fraction of the best validation loss, e.g. 1e-3"),
     "BETA": lambda n, v: check_number(n, v, 0.0, hint="1 is the VAE"),

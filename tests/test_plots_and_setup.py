@@ -150,6 +150,7 @@ def test_the_diagram_names_every_part(kind, parts):
     ("DATASET", "nope", r"DATASET='nope'.*'mnist', 'fashion-mnist'"),
     ("ARCH", "transformer", r"ARCH='transformer'.*'mlp', 'conv'"),
     ("LR", 0.0, r"LR=0.0.*> 0"),
+    ("LR_WARMUP_EPOCHS", -1, r"LR_WARMUP_EPOCHS=-1.*>= 0"),
     ("BETA", -1, r"BETA=-1"),
     ("EPOCHS", True, r"EPOCHS=True"),
     ("BINARIZE", "yes", r"'none', 'static', 'dynamic'"),

@@ -15,7 +15,9 @@ from helpers.train import (
     TrainingDivergedError,
     evaluate,
     fit,
+    flush_subnormals,
     loss_terms,
+    lr_warm_up,
     resolve_device,
     set_seed,
     train_step,
@@ -124,10 +126,10 @@ def test_cache_miss_hit_and_a_changed_setting(small, cache_dir, capsys):
 
 
 # Written by hand, not read from fit's signature: each of these changes a number of the result.
-CHANGES_A_NUMBER = {"epochs": 2, "batch_size": 64, "lr": 2e-3, "beta": 2.0, "binarize_mode": "static",
-                    "warmup_epochs": 1, "free_bits": 0.5, "patience": 3, "plateau": 2, "min_improvement": 1e-3,
-                    "ema": 0.9, "test_curve": False, "seed": 1, "callback": lambda epoch, model: None,
-                    "cache_key": "what the callback records"}
+CHANGES_A_NUMBER = {"epochs": 2, "batch_size": 64, "lr": 2e-3, "lr_warmup_epochs": 1, "beta": 2.0,
+                    "binarize_mode": "static", "warmup_epochs": 1, "free_bits": 0.5, "patience": 3, "plateau": 2,
+                    "min_improvement": 1e-3, "ema": 0.9, "test_curve": False, "seed": 1,
+                    "callback": lambda epoch, model: None, "cache_key": "what the callback records"}
 CHANGES_NO_NUMBER = {"progress": False, "verbose": False, "cache": False, "cache_dir": "/somewhere/else"}
 
 
@@ -158,7 +160,8 @@ def test_fit_has_the_settings_as_keyword_arguments():
 
 CHANGED_ARGUMENTS = [("epochs", 2), ("batch_size", 64), ("lr", 2e-3), ("beta", 2.0), ("binarize_mode", "static"),
                      ("warmup_epochs", 1), ("free_bits", 0.5), ("patience", 3), ("plateau", 2), ("seed", 1),
-                     ("test_curve", False), ("ema", 0.9), ("min_improvement", 1e-3)]
+                     ("test_curve", False), ("ema", 0.9), ("min_improvement", 1e-3),
+                     ("lr_warmup_epochs", 1)]
 
 
 @pytest.mark.parametrize("name, value", CHANGED_ARGUMENTS)
@@ -634,6 +637,8 @@ def test_without_fused_adam_fit_falls_back_to_the_plain_one(small, cache_dir, mo
     ({"seed": 2**40}, r"seed=1099511627776.*from 0 to 4294967295"),
     ({"seed": True}, r"seed=True"),
     ({"warmup_epochs": -2}, r"warmup_epochs=-2"),
+    ({"lr_warmup_epochs": -1}, r"lr_warmup_epochs=-1.*>= 0"),
+    ({"lr_warmup_epochs": 2.5}, r"lr_warmup_epochs=2.5"),
     ({"free_bits": -0.5}, r"free_bits=-0.5"),
     ({"patience": 0}, r"patience=0.*>= 1"),
     ({"plateau": 0}, r"plateau=0.*>= 1"),
@@ -702,3 +707,73 @@ def test_float64_images_are_converted_to_float32(small, cache_dir):
 def test_epochs_zero_returns_the_untrained_model(small, cache_dir):
     history = fit(fresh_vae(), small, epochs=0, device="cpu", cache=False, **QUIET)
     assert history.train["loss"] == [] and history.seconds == 0.0 and history.epochs_run == 0
+
+
+# --- subnormal numbers in the optimizer ------------------------------------------------------------
+
+def test_flush_subnormals_zeroes_only_the_subnormal_numbers():
+    tiny = torch.finfo(torch.float32).tiny
+    weight = torch.nn.Parameter(torch.zeros(6))
+    optimizer = torch.optim.Adam([weight], lr=1e-3)
+    weight.grad = torch.ones(6)
+    optimizer.step()
+    state = optimizer.state[weight]
+    values = torch.tensor([tiny / 2, -tiny / 4, tiny, -tiny, 0.0, 0.5])
+    state["exp_avg"].copy_(values)
+    state["exp_avg_sq"].copy_(values.abs())
+    step = state["step"].clone()
+    flush_subnormals(optimizer)
+    kept = torch.tensor([0.0, 0.0, tiny, -tiny, 0.0, 0.5])
+    assert torch.equal(state["exp_avg"], kept) and torch.equal(state["exp_avg_sq"], kept.abs())
+    assert torch.equal(state["step"], step)
+
+
+def test_fit_flushes_the_optimizer_once_after_every_epoch(small, cache_dir, monkeypatch):
+    calls = []
+    monkeypatch.setattr(T, "flush_subnormals", lambda optimizer: calls.append(len(optimizer.state)))
+    fit(fresh_vae(), small, epochs=3, device="cpu", **QUIET)
+    assert len(calls) == 3 and all(n > 0 for n in calls)  # after the steps, when Adam has state
+
+
+# --- the learning rate's warm-up -----------------------------------------------------------------
+
+def test_the_learning_rate_rises_step_by_step_over_the_warm_up_epochs(small, cache_dir, monkeypatch):
+    rates, real_step = [], T.train_step
+
+    def recording_step(model, optimizer, *args):
+        rates.append(optimizer.param_groups[0]["lr"])
+        return real_step(model, optimizer, *args)
+
+    monkeypatch.setattr(T, "train_step", recording_step)
+    steps = math.ceil(len(small.x_train) / 64)               # a ragged last batch is a step too
+    h = fit(fresh_vae(), small, epochs=3, batch_size=64, lr=4e-3, lr_warmup_epochs=2, device="cpu", **QUIET)
+    ramp = [4e-3 * k / (2 * steps) for k in range(1, 2 * steps + 1)]
+    assert rates[: 2 * steps] == pytest.approx(ramp, rel=1e-6)
+    assert rates[2 * steps:] == pytest.approx([4e-3] * steps, rel=1e-6)
+    assert h.lr[0] < h.lr[1] == pytest.approx(4e-3, rel=1e-6) and h.lr[2] == pytest.approx(4e-3, rel=1e-6)
+
+
+def test_without_a_warm_up_every_step_has_the_full_rate(small, cache_dir, monkeypatch):
+    rates, real_step = [], T.train_step
+
+    def recording_step(model, optimizer, *args):
+        rates.append(optimizer.param_groups[0]["lr"])
+        return real_step(model, optimizer, *args)
+
+    monkeypatch.setattr(T, "train_step", recording_step)
+    fit(fresh_vae(), small, epochs=2, lr=2e-3, device="cpu", **QUIET)
+    assert rates == [2e-3] * len(rates) and lr_warm_up(torch.optim.SGD([torch.zeros(1)], lr=1.0), 1) is None
+
+
+def test_a_learning_rate_cut_during_the_warm_up_scales_the_rest_of_the_ramp():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    warm_up = lr_warm_up(optimizer, 4)
+    rates = []
+    for step in range(6):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        if step == 1:
+            optimizer.param_groups[0]["lr"] /= 3          # what a plateau cut does
+        if warm_up.last_epoch < warm_up.total_iters:
+            warm_up.step()
+    assert rates == pytest.approx([0.25, 0.5, 0.75 / 3, 1 / 3, 1 / 3, 1 / 3])
