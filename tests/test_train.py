@@ -737,7 +737,8 @@ def test_fit_flushes_the_optimizer_once_after_every_epoch(small, cache_dir, monk
 
 # --- the learning rate's warm-up -----------------------------------------------------------------
 
-def test_the_learning_rate_rises_step_by_step_over_the_warm_up_epochs(small, cache_dir, monkeypatch):
+def rates_of_each_step(monkeypatch):
+    """A list that fills with the learning rate of every training step fit takes."""
     rates, real_step = [], T.train_step
 
     def recording_step(model, optimizer, *args):
@@ -745,6 +746,11 @@ def test_the_learning_rate_rises_step_by_step_over_the_warm_up_epochs(small, cac
         return real_step(model, optimizer, *args)
 
     monkeypatch.setattr(T, "train_step", recording_step)
+    return rates
+
+
+def test_the_learning_rate_rises_step_by_step_over_the_warm_up_epochs(small, cache_dir, monkeypatch):
+    rates = rates_of_each_step(monkeypatch)
     steps = math.ceil(len(small.x_train) / 64)               # a ragged last batch is a step too
     h = fit(fresh_vae(), small, epochs=3, batch_size=64, lr=4e-3, lr_warmup_epochs=2, device="cpu", **QUIET)
     ramp = [4e-3 * k / (2 * steps) for k in range(1, 2 * steps + 1)]
@@ -754,13 +760,7 @@ def test_the_learning_rate_rises_step_by_step_over_the_warm_up_epochs(small, cac
 
 
 def test_without_a_warm_up_every_step_has_the_full_rate(small, cache_dir, monkeypatch):
-    rates, real_step = [], T.train_step
-
-    def recording_step(model, optimizer, *args):
-        rates.append(optimizer.param_groups[0]["lr"])
-        return real_step(model, optimizer, *args)
-
-    monkeypatch.setattr(T, "train_step", recording_step)
+    rates = rates_of_each_step(monkeypatch)
     fit(fresh_vae(), small, epochs=2, lr=2e-3, device="cpu", **QUIET)
     assert rates == [2e-3] * len(rates) and lr_warm_up(torch.optim.SGD([torch.zeros(1)], lr=1.0), 1) is None
 
