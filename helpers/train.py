@@ -290,6 +290,10 @@ class FitSettings:
                 raise ValueError(f"{option} watches the validation loss, but data.x_val is None; load the data with "
                                  f"load_data(...) (it sets aside a validation split) or pass {option}=None")
 
+    def steps_per_epoch(self, n_train: int) -> int:
+        """How many steps an epoch over `n_train` images takes: a ragged last batch is a step too."""
+        return math.ceil(n_train / self.batch_size)
+
     @property
     def cacheable(self) -> bool:
         """A run with a callback is cached only with a cache_key naming what the callback records."""
@@ -471,11 +475,10 @@ def fit(model: torch.nn.Module, data: ImageData, *, epochs: int = 10, batch_size
     if not isinstance(model, (AutoEncoder, BaseVAE)):
         raise ValueError(f"model must be a helpers.models.AutoEncoder or VAE, not {type(model).__name__}")
     settings = FitSettings(epochs=epochs, batch_size=batch_size, lr=lr, lr_warmup_epochs=lr_warmup_epochs, beta=beta,
-                           binarize_mode=binarize_mode,
-                           warmup_epochs=warmup_epochs, free_bits=free_bits, patience=patience, plateau=plateau,
-                           min_improvement=min_improvement, ema=ema, test_curve=test_curve, seed=seed, device=device,
-                           callback=callback, cache_key=cache_key, cache=cache, cache_dir=cache_dir,
-                           progress=progress, verbose=verbose)
+                           binarize_mode=binarize_mode, warmup_epochs=warmup_epochs, free_bits=free_bits,
+                           patience=patience, plateau=plateau, min_improvement=min_improvement, ema=ema,
+                           test_curve=test_curve, seed=seed, device=device, callback=callback, cache_key=cache_key,
+                           cache=cache, cache_dir=cache_dir, progress=progress, verbose=verbose)
     dev = resolve_device(device)
     settings.check_data(data)
 
@@ -547,7 +550,7 @@ def _run_epochs(model: torch.nn.Module, data: ImageData, dev: torch.device, s: F
     x_train = binarize(data.x_train, "static") if s.binarize_mode == "static" else data.x_train
     order = torch.Generator().manual_seed(s.seed)
     optimizer = adam(model.parameters(), s.lr, dev)
-    warm_up = lr_warm_up(optimizer, s.lr_warmup_epochs * math.ceil(len(x_train) / s.batch_size))
+    warm_up = lr_warm_up(optimizer, s.lr_warmup_epochs * s.steps_per_epoch(len(x_train)))
     stopping = EarlyStopping(optimizer, s.patience, s.plateau, s.warmup_epochs, s.min_improvement)
     averaged = average_weights(model, s.ema)
     scored_model = model if averaged is None else averaged.module
@@ -595,7 +598,7 @@ def _scored_images(data: ImageData, s: FitSettings, conditional: bool) -> dict:
 def _progress_bar(model: torch.nn.Module, n_train: int, s: FitSettings):
     # $TQDM_DISABLE=1 hides the bar (tqdm.notebook ignores it on its own): `make run` sets it
     quiet = not s.progress or s.epochs == 0 or os.environ.get("TQDM_DISABLE", "") not in ("", "0")
-    return tqdm(total=s.epochs * math.ceil(n_train / s.batch_size), desc=type(model).__name__, unit="batch",
+    return tqdm(total=s.epochs * s.steps_per_epoch(n_train), desc=type(model).__name__, unit="batch",
                 disable=quiet)
 
 
