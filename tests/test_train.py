@@ -463,6 +463,35 @@ def test_the_average_of_the_first_steps_is_their_mean():
     assert averaged.module.weight.item() == pytest.approx(1.005, abs=1e-4)
 
 
+def test_the_average_is_torchs_averaged_model_bit_for_bit():
+    """WeightAverage does AveragedModel's arithmetic (bias-corrected, buffers averaged) without its
+    per-step bookkeeping: the same numbers, and an integer buffer (BatchNorm's count) copied."""
+    from torch.optim.swa_utils import AveragedModel
+
+    def corrected_ema(averaged, current, n_averaged):   # the share (1 - ema) / (1 - ema ** t), as WeightAverage
+        share = (1 - 0.9) / (1 - 0.9 ** (int(n_averaged) + 1))
+        floats = [(a, c) for a, c in zip(averaged, current) if a.is_floating_point()]
+        if floats:                                       # AveragedModel passes each dtype apart
+            torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], share)
+        for a, c in zip(averaged, current):
+            if not a.is_floating_point():
+                a.copy_(c)
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    ours, torchs = T.average_weights(model, 0.9), AveragedModel(model, multi_avg_fn=corrected_ema, use_buffers=True)
+    for _ in range(5):
+        model(torch.randn(8, 3)).sum().backward()       # a training step: new weights, new BatchNorm statistics
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= 0.1 * p.grad
+        ours.update_parameters(model)
+        torchs.update_parameters(model)
+    assert int(ours.module[1].num_batches_tracked) == 5
+    for name, value in torchs.module.state_dict().items():
+        assert torch.equal(ours.module.state_dict()[name], value), name
+
+
 def test_early_stopping_needs_a_validation_split(small, cache_dir):
     no_val = ImageData(small.name, small.source, small.x_train, small.y_train, small.x_test, small.y_test)
     with pytest.raises(ValueError, match="patience.*x_val is None"):
