@@ -28,8 +28,8 @@ early-stopped on the validation loss, `test_curve=False`.
   (`fit(..., lr_warmup_epochs=10)`). Its early
   stopping has patience 5 and counts an epoch as better only when the validation loss falls by
   more than 0.1% (`fit(..., min_improvement=1e-3)`; the default is 0.01%), because the average's
-  smooth curve creeps down for a long time. The other protocols tried (larger batches with a
-  scaled lr, faster cuts, higher rates, a cosine schedule, other decays: `--lr`, `--batch-size`,
+  smooth curve creeps down for a long time. The other protocols tried (other batch sizes from 64 to
+  512 with their rates, faster cuts, higher rates, a cosine schedule, other decays: `--lr`, `--batch-size`,
   `--plateau`, `--patience`, `--ema`, `--min-improvement`; the README lists them) did worse, and
   the per-epoch levers of bench/epoch_levers.py (`--lever`) gain nothing. They alternate per
   seed in one process (baseline, new, baseline, new, ...) after a one-epoch warm-up of each, so

@@ -457,7 +457,7 @@ def fit(model: torch.nn.Module, data: ImageData, *, epochs: int = 10, batch_size
       on their one fixed binarized copy (helpers.data.evaluation_images).
     - `lr_warmup_epochs`: the learning rate rises linearly, step by step, from lr / n to `lr` over
       the first n steps, the steps of that many epochs (`lr_warm_up`). With it a higher `lr` is
-      safe at the start: notebook 04 trains at 5e-3 after 10 epochs of warm-up.
+      safe at the start: notebook 04 trains at 6e-3 after 10 epochs of warm-up.
     - `warmup_epochs`: the KL weight rises linearly from 0 (epoch 1) to `beta` (epoch
       warmup_epochs + 1) and stays there. `free_bits`: a floor, in nats, on each latent
       dimension's batch-mean KL (see `training_loss`).
