@@ -222,7 +222,7 @@ class WeightAverage:
     The arithmetic is that of torch's ``AveragedModel(model, multi_avg_fn=..., use_buffers=True)``
     (the same numbers, bit for bit), without its bookkeeping around each step: in notebook 04's
     main model AveragedModel's update took about 0.2 ms a step against 0.03 ms for the one
-    ``torch._foreach_lerp_`` here, 6% of an epoch (bench/time_to_quality.py)."""
+    ``torch._foreach_lerp_`` here, 2-6% of an epoch in side-by-side runs (README, time to quality)."""
 
     def __init__(self, model: torch.nn.Module, ema: float):
         self.module, self.ema, self.steps = copy.deepcopy(model), ema, 0
